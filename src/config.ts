@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Thrown for a bad environment variable; the message is the one line printed at start-up. */
+export class ConfigError extends Error {}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** Each variable, with the expected form quoted in the error when it is wrong. */
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000)
+    .describe('an integer port between 1 and 65535, e.g. 3000'),
+  PUBLIC_URL: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
+    .optional()
+    .describe('the absolute http(s) URL where platforms reach the tool, without query, e.g. https://badges.example.ac.jp'),
+  DATABASE_URL: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u)).optional()
+    .describe('a PostgreSQL connection URL, e.g. postgres://user:pass@db:5432/microcred (leave unset for the embedded database)'),
+  DATA_DIR: z.string().min(1).default('./data')
+    .describe('a writable directory for the embedded database and generated keys, e.g. ./data'),
+  LTI_ENCRYPTION_KEY: z.string().min(32).optional()
+    .describe('a secret of at least 32 characters (generate one with: openssl rand -hex 32)'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info')
+    .describe(`one of ${LOG_LEVELS.join(', ')}`),
+  LTI_DYNREG_AUTO_ACTIVATE: booleanFlag.default(false)
+    .describe('true or false'),
+  TOOL_NAME: z.string().min(1).max(100).default('Micro-credentials')
+    .describe('the tool name shown to LMS admins, at most 100 characters'),
+});
+
+export interface Config {
+  port: number;
+  /** Origin plus optional base path, never with a trailing slash. */
+  publicUrl: string;
+  /** Set: production PostgreSQL. Unset: embedded PGlite under dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  ltiEncryptionKey: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  dynRegAutoActivate: boolean;
+  toolName: string;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
+  const name = String(issue.path[0]);
+  const field = envSchema.shape[name as keyof typeof envSchema.shape];
+  const got = env[name];
+  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
+}
+
+/**
+ * The ltijs key signs ltiks and encrypts platform keys. In embedded mode it is generated once and
+ * kept beside the data; with a real DATABASE_URL it must come from the environment so that every
+ * app instance shares it.
+ */
+function resolveEncryptionKey(fromEnv: string | undefined, dataDir: string, embedded: boolean): string {
+  if (fromEnv) return fromEnv;
+  if (!embedded) {
+    throw new ConfigError('Configuration error: LTI_ENCRYPTION_KEY must be set when DATABASE_URL is set: a secret of at least 32 characters shared by all instances (generate one with: openssl rand -hex 32)');
+  }
+  const keyFile = path.join(dataDir, 'lti-encryption.key');
+  if (existsSync(keyFile)) return readFileSync(keyFile, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(32).toString('hex');
+  writeFileSync(keyFile, key + '\n', { mode: 0o600, flag: 'wx' });
+  return key;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(Object.fromEntries(Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]])));
+  if (!parsed.success) throw new ConfigError(describeIssue(parsed.error.issues[0]!, env));
+  const v = parsed.data;
+  const dataDir = path.resolve(v.DATA_DIR);
+  const embedded = v.DATABASE_URL === undefined;
+  try {
+    return {
+      port: v.PORT,
+      publicUrl: (v.PUBLIC_URL ?? `http://localhost:${v.PORT}`).replace(/\/+$/, ''),
+      databaseUrl: v.DATABASE_URL,
+      dataDir,
+      ltiEncryptionKey: resolveEncryptionKey(v.LTI_ENCRYPTION_KEY, dataDir, embedded),
+      logLevel: v.LOG_LEVEL,
+      dynRegAutoActivate: v.LTI_DYNREG_AUTO_ACTIVATE,
+      toolName: v.TOOL_NAME,
+    };
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`Configuration error: DATA_DIR must be a writable directory (${(err as Error).message})`);
+  }
+}

@@ -1,0 +1,99 @@
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { EmbeddedPostgres, type SocketConnection } from './embedded-postgres.js';
+import { migrations } from './migrations/index.js';
+import type { Tables } from './schema.js';
+
+export type Db = Kysely<Tables>;
+
+/** How ltijs-sequelize reaches the same database: constructor arguments for its plugin. */
+export interface SequelizeTarget {
+  database: string;
+  user: string;
+  password: string | undefined;
+  options: { host: string; port: number; dialect: 'postgres'; logging: false; dialectOptions?: { ssl: { rejectUnauthorized: boolean } }; pool: { max: number } };
+}
+
+export interface Database {
+  mode: 'embedded' | 'server';
+  db: Db;
+  sequelize: SequelizeTarget;
+  /** Answers when PostgreSQL does; used by /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function targetFromUrl(url: string): { pool: pg.PoolConfig; sequelize: SequelizeTarget } {
+  const u = new URL(url);
+  const sslmode = u.searchParams.get('sslmode');
+  const ssl = sslmode && sslmode !== 'disable' ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' } : undefined;
+  return {
+    pool: { connectionString: url, max: 10 },
+    sequelize: {
+      database: decodeURIComponent(u.pathname.slice(1)) || 'postgres',
+      user: decodeURIComponent(u.username) || 'postgres',
+      password: u.password ? decodeURIComponent(u.password) : undefined,
+      options: { host: u.hostname, port: Number(u.port || 5432), dialect: 'postgres', logging: false, pool: { max: 5 }, ...(ssl ? { dialectOptions: { ssl } } : {}) },
+    },
+  };
+}
+
+function targetFromSocket(c: SocketConnection): { pool: pg.PoolConfig; sequelize: SequelizeTarget } {
+  return {
+    pool: { ...c, max: 4 },
+    sequelize: { database: c.database, user: c.user, password: undefined, options: { host: c.host, port: c.port, dialect: 'postgres', logging: false, pool: { max: 4 } } },
+  };
+}
+
+export async function migrate(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw new Error(`Database migration failed: ${(error as Error).message}`);
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Opens PostgreSQL: the server at DATABASE_URL, or the embedded PGlite under DATA_DIR (reusing
+ * the socket of a tool process that already has it open, so the CLI works beside a running tool).
+ * Pending migrations are applied before anything else touches the database.
+ */
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let target;
+  if (config.databaseUrl) {
+    target = targetFromUrl(config.databaseUrl);
+  } else {
+    const running = EmbeddedPostgres.runningServer(config.dataDir);
+    if (running) {
+      target = targetFromSocket(running);
+    } else {
+      embedded = await EmbeddedPostgres.start(config.dataDir);
+      target = targetFromSocket(embedded.connection);
+    }
+  }
+  const pool = new pg.Pool(target.pool);
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    const applied = await migrate(db);
+    if (applied.length) logger.info({ migrations: applied }, 'database migrations applied');
+  } catch (err) {
+    await db.destroy();
+    await embedded?.stop();
+    throw err;
+  }
+  return {
+    mode: config.databaseUrl ? 'server' : 'embedded',
+    db,
+    sequelize: target.sequelize,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+      await embedded?.stop();
+    },
+  };
+}

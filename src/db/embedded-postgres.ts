@@ -1,0 +1,249 @@
+import { PGlite } from '@electric-sql/pglite';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Serves an embedded PGlite database over the PostgreSQL wire protocol on a private unix socket,
+ * so that ltijs (through Sequelize) and our own `pg` pool talk to it exactly as to a server.
+ *
+ * PGlite is a single backend. Connections are therefore multiplexed one *protocol cycle* at a time
+ * (a simple Query, or an extended-protocol batch up to Sync), and a connection that opens a
+ * transaction keeps the backend to itself until the transaction ends. Without that, a statement
+ * from another connection would run inside (and be rolled back with) someone else's transaction.
+ */
+
+const SOCKET_PORT = 5432;
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+const CANCEL_REQUEST = 80877102;
+const PROTOCOL_3 = 196608;
+/** A connection idle inside a transaction this long is cut off and rolled back, as Postgres' idle_in_transaction_session_timeout. */
+const IDLE_IN_TRANSACTION_MS = 60_000;
+const ROLLBACK = Buffer.from([0x51, 0, 0, 0, 13, ...Buffer.from('ROLLBACK\0')]);
+
+export interface SocketConnection {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}
+
+interface LockFile {
+  pid: number;
+  socketDir: string;
+}
+
+/** Serialises backend access between connections; the owner keeps it across a whole transaction. */
+class BackendLock {
+  private owner: Connection | null = null;
+  private waiters: Array<{ conn: Connection; grant: () => void }> = [];
+
+  async acquire(conn: Connection): Promise<void> {
+    if (this.owner === conn) return;
+    if (this.owner === null) {
+      this.owner = conn;
+      return;
+    }
+    await new Promise<void>((grant) => this.waiters.push({ conn, grant }));
+  }
+
+  release(conn: Connection): void {
+    if (this.owner !== conn) return;
+    const next = this.waiters.shift();
+    this.owner = next ? next.conn : null;
+    next?.grant();
+  }
+
+  forget(conn: Connection): void {
+    this.waiters = this.waiters.filter((w) => w.conn !== conn);
+  }
+}
+
+class Connection {
+  private buffer = Buffer.alloc(0);
+  private started = false;
+  private pending: Buffer[] = [];
+  private queue: Promise<void> = Promise.resolve();
+  private transactionStatus: 'I' | 'T' | 'E' = 'I';
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly db: PGlite,
+    private readonly lock: BackendLock,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('close', () => void this.onClose());
+    socket.on('error', () => socket.destroy());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      if (!this.started) {
+        if (this.buffer.length < 8) return;
+        const len = this.buffer.readInt32BE(0);
+        if (this.buffer.length < len) return;
+        const code = this.buffer.readInt32BE(4);
+        const message = this.buffer.subarray(0, len);
+        this.buffer = this.buffer.subarray(len);
+        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+          this.socket.write('N');
+        } else if (code === CANCEL_REQUEST) {
+          this.socket.end();
+          return;
+        } else if (code === PROTOCOL_3) {
+          this.started = true;
+          this.enqueue([Buffer.from(message)]);
+        } else {
+          this.socket.destroy();
+          return;
+        }
+        continue;
+      }
+      if (this.buffer.length < 5) return;
+      const len = this.buffer.readInt32BE(1) + 1;
+      if (this.buffer.length < len) return;
+      const type = String.fromCharCode(this.buffer[0]!);
+      const message = Buffer.from(this.buffer.subarray(0, len));
+      this.buffer = this.buffer.subarray(len);
+      if (type === 'X') {
+        this.socket.end();
+        return;
+      }
+      this.pending.push(message);
+      // A simple Query, Sync or Flush completes a unit the backend answers; Parse/Bind/... wait for it.
+      if (type === 'Q' || type === 'S' || type === 'H') {
+        this.enqueue(this.pending);
+        this.pending = [];
+      }
+    }
+  }
+
+  private enqueue(unit: Buffer[]): void {
+    this.queue = this.queue.then(() => this.run(Buffer.concat(unit))).catch(() => {
+      this.socket.destroy();
+    });
+  }
+
+  private async run(unit: Buffer): Promise<void> {
+    if (this.closed) return;
+    clearTimeout(this.idleTimer);
+    await this.lock.acquire(this);
+    if (this.closed) {
+      this.lock.release(this);
+      return;
+    }
+    const reply = Buffer.from(await this.db.execProtocolRaw(new Uint8Array(unit)));
+    const status = lastReadyStatus(reply);
+    if (status) this.transactionStatus = status;
+    if (!this.socket.destroyed) this.socket.write(reply);
+    if (status === 'I') {
+      this.lock.release(this);
+    } else {
+      this.idleTimer = setTimeout(() => this.socket.destroy(), IDLE_IN_TRANSACTION_MS);
+    }
+  }
+
+  private async onClose(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    this.lock.forget(this);
+    await this.queue;
+    if (this.transactionStatus !== 'I') {
+      await this.lock.acquire(this);
+      await this.db.execProtocolRaw(new Uint8Array(ROLLBACK)).catch(() => undefined);
+      this.transactionStatus = 'I';
+    }
+    this.lock.release(this);
+  }
+}
+
+/** The transaction status of the last ReadyForQuery ('Z') message in a backend reply, if any. */
+function lastReadyStatus(reply: Buffer): 'I' | 'T' | 'E' | undefined {
+  let status: 'I' | 'T' | 'E' | undefined;
+  let offset = 0;
+  while (offset + 5 <= reply.length) {
+    const len = reply.readInt32BE(offset + 1);
+    if (reply[offset] === 0x5a && len === 5) status = String.fromCharCode(reply[offset + 5]!) as 'I' | 'T' | 'E';
+    offset += 1 + len;
+  }
+  return status;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class DataDirInUseError extends Error {}
+
+export class EmbeddedPostgres {
+  private constructor(
+    private readonly db: PGlite,
+    private readonly server: net.Server,
+    private readonly socketDir: string,
+    private readonly lockFile: string,
+    private readonly sockets: Set<net.Socket>,
+  ) {}
+
+  /** Where a running server (in this or another process) for this data directory listens, if any. */
+  static runningServer(dataDir: string): SocketConnection | undefined {
+    const lockFile = path.join(dataDir, 'pgdata.lock');
+    if (!existsSync(lockFile)) return undefined;
+    const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
+    if (!processAlive(lock.pid) || !existsSync(path.join(lock.socketDir, `.s.PGSQL.${SOCKET_PORT}`))) return undefined;
+    return connectionFor(lock.socketDir);
+  }
+
+  static async start(dataDir: string): Promise<EmbeddedPostgres> {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const lockFile = path.join(dataDir, 'pgdata.lock');
+    const running = EmbeddedPostgres.runningServer(dataDir);
+    if (running) {
+      const { pid } = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
+      throw new DataDirInUseError(`The embedded database in ${dataDir} is already open in process ${pid}; stop that process or use another DATA_DIR.`);
+    }
+    const db = await PGlite.create(path.join(dataDir, 'pgdata'));
+    // A short private directory: unix socket paths are limited to about 100 bytes.
+    const socketDir = mkdtempSync(path.join(os.tmpdir(), 'microcred-pg-'));
+    const lock = new BackendLock();
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      new Connection(socket, db, lock);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`), resolve);
+    });
+    writeFileSync(lockFile, JSON.stringify({ pid: process.pid, socketDir } satisfies LockFile), { mode: 0o600 });
+    return new EmbeddedPostgres(db, server, socketDir, lockFile, sockets);
+  }
+
+  get connection(): SocketConnection {
+    return connectionFor(this.socketDir);
+  }
+
+  async stop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+    await this.db.close();
+    rmSync(this.socketDir, { recursive: true, force: true });
+    rmSync(this.lockFile, { force: true });
+  }
+}
+
+function connectionFor(socketDir: string): SocketConnection {
+  return { host: socketDir, port: SOCKET_PORT, user: 'postgres', database: 'postgres' };
+}

@@ -1,0 +1,190 @@
+import type { NextFunction, Request, Response } from 'express';
+import { createRemoteJWKSet, decodeJwt, errors as joseErrors, importJWK, importSPKI, jwtVerify, type JWK, type JWTVerifyGetKey, type KeyLike } from 'jose';
+import type { LtijsProvider } from 'ltijs';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { Db } from '../db/database.js';
+import type { PlatformService } from './platforms.js';
+import { LTI_ROUTES } from './tool-configuration.js';
+
+/**
+ * Checks ltijs leaves out, run before ltijs sees a login or a launch:
+ * - the id_token's nonce must be the one sent in that login's auth request (ltijs only rejects repeats);
+ * - the deployment id must be one registered for the platform (ltijs accepts any);
+ * - iat may not lie in the future; the token is signed by the platform's keys;
+ * - target_link_uri must be this tool's launch URL, which is also the redirect_uri ltijs derives from it.
+ * A launch rejected here never reaches ltijs, so nothing of it is stored.
+ */
+
+export type LaunchRejection =
+  | 'login_missing_parameters'
+  | 'login_bad_target'
+  | 'unregistered_platform'
+  | 'inactive_platform'
+  | 'unknown_deployment'
+  | 'malformed_token'
+  | 'unknown_state'
+  | 'bad_signature'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'expired_token'
+  | 'future_token'
+  | 'nonce_mismatch'
+  | 'missing_claims';
+
+export type Reject = (req: Request, res: Response, status: number, reason: LaunchRejection, log: Record<string, unknown>) => void;
+
+interface Deps {
+  lti: LtijsProvider;
+  db: Db;
+  platforms: PlatformService;
+  publicUrl: string;
+  reject: Reject;
+}
+
+const LOGIN_TTL_MS = 10 * 60 * 1000;
+const CLOCK_SKEW_S = 5;
+/** How old an id_token may be on arrival; the platform signs it just before the browser posts it. */
+export const ID_TOKEN_MAX_AGE_S = 60;
+
+const loginParams = z.object({
+  iss: z.string().url(),
+  login_hint: z.string().min(1),
+  target_link_uri: z.string().url(),
+  client_id: z.string().min(1).optional(),
+  lti_deployment_id: z.string().min(1).optional(),
+  lti_message_hint: z.string().optional(),
+});
+
+const CLAIM = 'https://purl.imsglobal.org/spec/lti/claim/';
+const launchClaims = z.object({
+  sub: z.string().min(1),
+  [`${CLAIM}message_type`]: z.enum(['LtiResourceLinkRequest', 'LtiDeepLinkingRequest']),
+  [`${CLAIM}version`]: z.literal('1.3.0'),
+  [`${CLAIM}deployment_id`]: z.string().min(1),
+  [`${CLAIM}roles`]: z.array(z.string()),
+  [`${CLAIM}target_link_uri`]: z.string().url().optional(),
+  [`${CLAIM}resource_link`]: z.object({ id: z.string().min(1) }).passthrough().optional(),
+  'https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings': z.object({ deep_link_return_url: z.string().url() }).passthrough().optional(),
+}).passthrough().superRefine((claims, ctx) => {
+  const type = claims[`${CLAIM}message_type`];
+  if (type === 'LtiResourceLinkRequest') {
+    if (!claims[`${CLAIM}resource_link`]) ctx.addIssue({ code: 'custom', path: [`${CLAIM}resource_link`], message: 'required for a resource link launch' });
+    if (!claims[`${CLAIM}target_link_uri`]) ctx.addIssue({ code: 'custom', path: [`${CLAIM}target_link_uri`], message: 'required for a resource link launch' });
+  }
+  if (type === 'LtiDeepLinkingRequest' && !claims['https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings']) {
+    ctx.addIssue({ code: 'custom', path: ['deep_linking_settings'], message: 'required for a deep linking request' });
+  }
+});
+
+function isLaunchTarget(target: string, publicUrl: string): boolean {
+  const url = new URL(target);
+  return url.origin + url.pathname === publicUrl + LTI_ROUTES.launch;
+}
+
+const remoteKeySets = new Map<string, JWTVerifyGetKey>();
+
+async function verificationKey(method: string, key: string): Promise<JWTVerifyGetKey | KeyLike | Uint8Array> {
+  if (method === 'JWK_SET') {
+    let keySet = remoteKeySets.get(key);
+    if (!keySet) {
+      keySet = createRemoteJWKSet(new URL(key), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      remoteKeySets.set(key, keySet);
+    }
+    return keySet;
+  }
+  if (method === 'JWK_KEY') return importJWK(JSON.parse(key) as JWK, 'RS256');
+  return importSPKI(key, 'RS256');
+}
+
+export function loginGuard({ lti, db, platforms, publicUrl, reject }: Deps) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const parsed = loginParams.safeParse({ ...req.query, ...(req.body as object) });
+    if (!parsed.success) {
+      return reject(req, res, 400, 'login_missing_parameters', { fields: parsed.error.issues.map((i) => i.path.join('.')) });
+    }
+    const p = parsed.data;
+    if (!isLaunchTarget(p.target_link_uri, publicUrl)) return reject(req, res, 400, 'login_bad_target', { iss: p.iss });
+    const candidates = p.client_id ? [await lti.getPlatform(p.iss, p.client_id)] : (await lti.getPlatform(p.iss)) || [];
+    const platform = candidates.find((c) => c !== false);
+    if (!platform) return reject(req, res, 400, 'unregistered_platform', { iss: p.iss, clientId: p.client_id });
+    const clientId = await platform.platformClientId();
+    if (!(await platform.platformActive())) return reject(req, res, 403, 'inactive_platform', { iss: p.iss, clientId });
+    if (p.lti_deployment_id && !(await platforms.isDeploymentKnown(p.iss, clientId, p.lti_deployment_id))) {
+      return reject(req, res, 403, 'unknown_deployment', { iss: p.iss, clientId, deploymentId: p.lti_deployment_id });
+    }
+    // ltijs builds the auth request and redirects; record its state and nonce on the way out.
+    const redirect = res.redirect.bind(res) as (url: string) => void;
+    (res as { redirect: (url: string) => void }).redirect = (location: string) => {
+      const auth = new URL(location);
+      const state = auth.searchParams.get('state');
+      const nonce = auth.searchParams.get('nonce');
+      if (!state || !nonce) return redirect(location);
+      // ltijs's nonce comes from Math.random; replace it with one from the CSPRNG.
+      const strongNonce = randomBytes(24).toString('base64url');
+      auth.searchParams.set('nonce', strongNonce);
+      db.deleteFrom('oidc_login').where('expires_at', '<', new Date()).execute()
+        .then(() => db.insertInto('oidc_login').values({
+          state, nonce: strongNonce, issuer: p.iss, client_id: clientId, target_link_uri: p.target_link_uri, expires_at: new Date(Date.now() + LOGIN_TTL_MS),
+        }).execute())
+        .then(() => redirect(auth.toString()), next);
+    };
+    return next();
+  };
+}
+
+export function launchGuard({ lti, db, platforms, reject }: Deps) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    if (typeof body.id_token !== 'string') return next();
+    const state = typeof body.state === 'string' ? body.state : '';
+    // Single use: consumed whatever the outcome, so a replayed id_token finds no login.
+    const login = state
+      ? await db.deleteFrom('oidc_login').where('state', '=', state).returningAll().executeTakeFirst()
+      : undefined;
+    let unverified;
+    try {
+      unverified = decodeJwt(body.id_token);
+    } catch {
+      return reject(req, res, 400, 'malformed_token', {});
+    }
+    const claimsForLog = { iss: unverified.iss, aud: unverified.aud };
+    if (!login || login.expires_at < new Date()) return reject(req, res, 401, 'unknown_state', claimsForLog);
+    if (unverified.iss !== login.issuer) return reject(req, res, 401, 'wrong_issuer', claimsForLog);
+    const audiences = Array.isArray(unverified.aud) ? unverified.aud : [unverified.aud];
+    if (!audiences.includes(login.client_id) || (audiences.length > 1 && unverified.azp !== login.client_id)) {
+      return reject(req, res, 401, 'wrong_audience', claimsForLog);
+    }
+    const platform = await lti.getPlatform(login.issuer, login.client_id);
+    if (!platform) return reject(req, res, 400, 'unregistered_platform', claimsForLog);
+    if (!(await platform.platformActive())) return reject(req, res, 403, 'inactive_platform', claimsForLog);
+    const authConfig = await platform.platformAuthConfig();
+    let payload;
+    try {
+      const key = await verificationKey(authConfig.method, authConfig.key);
+      ({ payload } = await jwtVerify(body.id_token, key as JWTVerifyGetKey, {
+        algorithms: ['RS256'],
+        issuer: login.issuer,
+        audience: login.client_id,
+        clockTolerance: CLOCK_SKEW_S,
+        maxTokenAge: ID_TOKEN_MAX_AGE_S,
+        requiredClaims: ['iat', 'exp', 'nonce', 'sub'],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) return reject(req, res, 401, 'expired_token', claimsForLog);
+      if (err instanceof joseErrors.JWTClaimValidationFailed && err.claim === 'iat') {
+        return reject(req, res, 401, (unverified.iat ?? 0) > Date.now() / 1000 ? 'future_token' : 'expired_token', claimsForLog);
+      }
+      if (err instanceof joseErrors.JWTClaimValidationFailed) return reject(req, res, 400, 'missing_claims', { ...claimsForLog, claim: err.claim });
+      return reject(req, res, 401, 'bad_signature', { ...claimsForLog, error: (err as Error).name });
+    }
+    if (payload.nonce !== login.nonce) return reject(req, res, 401, 'nonce_mismatch', claimsForLog);
+    const claims = launchClaims.safeParse(payload);
+    if (!claims.success) return reject(req, res, 400, 'missing_claims', { ...claimsForLog, claims: claims.error.issues.map((i) => i.path.join('.')) });
+    const deploymentId = claims.data[`${CLAIM}deployment_id`] as string;
+    if (!(await platforms.isDeploymentKnown(login.issuer, login.client_id, deploymentId))) {
+      return reject(req, res, 403, 'unknown_deployment', { ...claimsForLog, deploymentId });
+    }
+    return next();
+  };
+}

@@ -1,0 +1,37 @@
+import ltijs, { type LtijsProvider } from 'ltijs';
+import LtijsSequelize from 'ltijs-sequelize';
+import type { Config } from '../config.js';
+import type { SequelizeTarget } from '../db/database.js';
+import { ID_TOKEN_MAX_AGE_S } from './launch-security.js';
+import { LTI_ROUTES } from './tool-configuration.js';
+
+/**
+ * A fresh ltijs Provider on our PostgreSQL. ltijs exports a ready-made singleton; we build new
+ * instances from its class so that one process can hold several (tests restart the app), and we
+ * set up its database ourselves rather than through deploy(), which exits the process on error.
+ */
+export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' | 'publicUrl'>, target: SequelizeTarget): Promise<LtijsProvider> {
+  const ProviderClass = (ltijs.Provider as object).constructor as new () => LtijsProvider;
+  const lti = new ProviderClass();
+  const secure = config.publicUrl.startsWith('https://');
+  lti.setup(config.ltiEncryptionKey, { plugin: new LtijsSequelize(target.database, target.user, target.password, target.options) }, {
+    appRoute: LTI_ROUTES.launch,
+    loginRoute: LTI_ROUTES.login,
+    keysetRoute: LTI_ROUTES.keyset,
+    dynRegRoute: LTI_ROUTES.dynamicRegistration,
+    // Launches arrive in a cross-site iframe: cookies must be SameSite=None, which browsers accept only with Secure.
+    cookies: secure ? { secure: true, sameSite: 'None' } : { secure: false, sameSite: 'Lax' },
+    cors: false,
+    devMode: false,
+    tokenMaxAge: ID_TOKEN_MAX_AGE_S,
+  });
+  // ltijs-sequelize reports its own schema migrations through console.log; keep stdout structured.
+  const consoleLog = console.log;
+  console.log = () => undefined;
+  try {
+    await lti.Database.setup();
+  } finally {
+    console.log = consoleLog;
+  }
+  return lti;
+}

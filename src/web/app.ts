@@ -1,0 +1,83 @@
+import express, { type Express, type Request, type Response } from 'express';
+import type { LtijsProvider } from 'ltijs';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Database } from '../db/database.js';
+import { launchGuard, loginGuard } from '../lti/launch-security.js';
+import { PlatformService } from '../lti/platforms.js';
+import { createLtiProvider } from '../lti/provider.js';
+import { LTI_ROUTES } from '../lti/tool-configuration.js';
+import { handle } from './async-handler.js';
+import { launchRoutes } from './launch-routes.js';
+import { publicRoutes } from './public-routes.js';
+import { launchRejecter, renderError } from './render.js';
+
+export interface App {
+  app: Express;
+  lti: LtijsProvider;
+  platforms: PlatformService;
+  /** Stops ltijs' database work; the caller closes the HTTP server and the database. */
+  close(): Promise<void>;
+}
+
+const MAX_FORM_BYTES = '64kb';
+
+export async function createApp(config: Config, database: Database, logger: Logger): Promise<App> {
+  const lti = await createLtiProvider(config, database.sequelize);
+  const platforms = new PlatformService(lti, database.db);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('view engine', 'ejs');
+  app.set('views', path.resolve('views'));
+  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+
+  app.use(pinoHttp({
+    logger,
+    genReqId: (req, res) => {
+      const incoming = req.headers['x-request-id'];
+      const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    // The query string can hold an ltik: log the path only.
+    serializers: {
+      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      err: (err: Error) => ({ type: err.name, message: err.message }),
+    },
+    customErrorMessage: (_req, res) => `request failed with ${res.statusCode}`,
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+  }));
+
+  app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
+  app.use(publicRoutes({ config, database, platforms, logger }));
+
+  const reject = launchRejecter(logger);
+  const guardDeps = { lti, db: database.db, platforms, publicUrl: config.publicUrl, reject };
+  const form = express.urlencoded({ extended: false, limit: MAX_FORM_BYTES });
+  app.all(LTI_ROUTES.login, form, handle(loginGuard(guardDeps)));
+  app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
+
+  launchRoutes({ lti, db: database.db, platforms, logger, publicUrl: config.publicUrl });
+  // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
+  app.use((req, res, next) => (req.path.startsWith('/lti/') || req.path.startsWith('/app/') ? lti.app(req, res, next) : next()));
+
+  app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));
+  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: express.NextFunction) => {
+    if (err.type === 'entity.too.large') return renderError(req, res, 413, { reason: 'too_large' });
+    if (err.type === 'entity.parse.failed') return renderError(req, res, 400, { reason: 'bad_body' });
+    logger.error({ reqId: req.id, err: { message: err.message, stack: err.stack } }, 'unhandled error');
+    return renderError(req, res, 500, { reason: 'internal' });
+  });
+
+  return {
+    app,
+    lti,
+    platforms,
+    close: () => lti.Database.Close(),
+  };
+}

@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import i18next, { type TFunction } from 'i18next';
+
+export const LANGUAGES = ['en', 'ja'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+function loadLocale(lang: Language): Record<string, unknown> {
+  return JSON.parse(readFileSync(path.resolve('config/locales', `${lang}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+const i18n = i18next.createInstance();
+await i18n.init({
+  resources: Object.fromEntries(LANGUAGES.map((l) => [l, { translation: loadLocale(l) }])),
+  fallbackLng: 'en',
+  supportedLngs: [...LANGUAGES],
+  interpolation: { escapeValue: false }, // ejs escapes on output
+  returnNull: false,
+});
+
+export function translator(lang: Language): TFunction {
+  return i18n.getFixedT(lang);
+}
+
+function fromTag(tag: string | undefined): Language | undefined {
+  const base = tag?.trim().toLowerCase().split(/[-_]/)[0];
+  return LANGUAGES.find((l) => l === base);
+}
+
+/** The LTI launch's locale wins, then the browser's Accept-Language (by quality), then English. */
+export function pickLanguage(launchLocale: string | undefined, acceptLanguage: string | undefined): Language {
+  const fromLaunch = fromTag(launchLocale);
+  if (fromLaunch) return fromLaunch;
+  const ranked = (acceptLanguage ?? '')
+    .split(',')
+    .map((part) => {
+      const [tag, ...params] = part.trim().split(';');
+      const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+      return { tag, q: q ? Number(q.slice(2)) || 0 : 1 };
+    })
+    .sort((a, b) => b.q - a.q);
+  for (const { tag } of ranked) {
+    const lang = fromTag(tag);
+    if (lang) return lang;
+  }
+  return 'en';
+}
+
+export function formatDateTime(date: Date, lang: Language): string {
+  return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(date) + ' UTC';
+}

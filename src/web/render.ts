@@ -1,0 +1,40 @@
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { LaunchRejection } from '../lti/launch-security.js';
+import { formatDateTime, pickLanguage, translator, type Language } from './i18n.js';
+
+/** The language of a request: the launch's locale when there is a session, else the browser's. */
+export function requestLanguage(req: Request, res: Response): Language {
+  const locale = (res.locals.context as { launchPresentation?: { locale?: string } } | undefined)?.launchPresentation?.locale;
+  return pickLanguage(locale, req.get('accept-language'));
+}
+
+export function renderPage(req: Request, res: Response, status: number, view: string, locals: Record<string, unknown>): void {
+  const lang = requestLanguage(req, res);
+  const t = translator(lang);
+  res.status(status).render(view, { lang, t, formatDate: (d: Date) => formatDateTime(d, lang), ...locals });
+}
+
+export interface ErrorPage {
+  /** i18n key under "errors." naming what went wrong. */
+  reason: string;
+  /** Interpolation values for the message; never secrets. */
+  params?: Record<string, string>;
+}
+
+export function renderError(req: Request, res: Response, status: number, page: ErrorPage): void {
+  if (req.accepts(['html', 'json']) === 'json') {
+    const t = translator(requestLanguage(req, res));
+    res.status(status).json({ error: page.reason, message: t(`errors.${page.reason}.message`, page.params ?? {}) });
+    return;
+  }
+  renderPage(req, res, status, 'error', { status, reason: page.reason, params: page.params ?? {} });
+}
+
+/** Rejects a login or launch: a clear page in the user's language, and a log line without any token. */
+export function launchRejecter(logger: Logger) {
+  return (req: Request, res: Response, status: number, reason: LaunchRejection, log: Record<string, unknown>) => {
+    logger.warn({ reqId: req.id, reason, status, ...log }, 'LTI login or launch rejected');
+    renderError(req, res, status, { reason });
+  };
+}

@@ -1,0 +1,8 @@
+// LTI Dynamic Registration 1.0: tell the platform the registration is finished so it can close this window or frame.
+(function () {
+  function close() {
+    (window.opener || window.parent).postMessage({ subject: 'org.imsglobal.lti.close' }, '*');
+  }
+  document.getElementById('close-registration').addEventListener('click', close);
+  close();
+})();
