@@ -14,10 +14,13 @@ const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === '
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000)
     .describe('an integer port between 1 and 65535, e.g. 3000'),
-  PUBLIC_URL: z.string().url().refine((u) => /^https?:$/.test(new URL(u).protocol) && !new URL(u).search && !new URL(u).hash)
-    .optional()
-    .describe('the absolute http(s) URL where platforms reach the tool, without query, e.g. https://badges.example.ac.jp'),
-  DATABASE_URL: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u)).optional()
+  PUBLIC_URL: z.string().url().refine((u) => {
+    if (!URL.canParse(u)) return false;
+    const url = new URL(u);
+    return /^https?:$/.test(url.protocol) && url.pathname.replace(/\/+$/, '') === '' && !url.search && !url.hash;
+  }).optional()
+    .describe('the absolute http(s) origin where platforms reach the tool, without a path, e.g. https://badges.example.ac.jp'),
+  DATABASE_URL: z.string().refine((u) => /^postgres(ql)?:\/\//.test(u) && URL.canParse(u)).optional()
     .describe('a PostgreSQL connection URL, e.g. postgres://user:pass@db:5432/microcred (leave unset for the embedded database)'),
   DATA_DIR: z.string().min(1).default('./data')
     .describe('a writable directory for the embedded database and generated keys, e.g. ./data'),
@@ -33,7 +36,7 @@ const envSchema = z.object({
 
 export interface Config {
   port: number;
-  /** Origin plus optional base path, never with a trailing slash. */
+  /** The tool's origin as platforms reach it, without a trailing slash. */
   publicUrl: string;
   /** Set: production PostgreSQL. Unset: embedded PGlite under dataDir. */
   databaseUrl: string | undefined;

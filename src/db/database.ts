@@ -65,7 +65,7 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
   if (config.databaseUrl) {
     target = targetFromUrl(config.databaseUrl);
   } else {
-    const running = EmbeddedPostgres.runningServer(config.dataDir);
+    const running = await EmbeddedPostgres.runningServer(config.dataDir);
     if (running) {
       target = targetFromSocket(running);
     } else {

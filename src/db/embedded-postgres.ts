@@ -175,13 +175,35 @@ function lastReadyStatus(reply: Buffer): 'I' | 'T' | 'E' | undefined {
   return status;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+/** Whether a server answers on this unix socket; a socket file left by a killed process does not. */
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!existsSync(socketPath)) return resolve(false);
+    const probe = net.connect(socketPath);
+    probe.setTimeout(1000);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+    probe.once('timeout', () => {
+      probe.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/**
+ * The socket lives in DATA_DIR when the path is short enough (unix socket paths are limited to
+ * about 100 bytes), so every process that shares the data directory, in any container, finds it.
+ */
+function chooseSocketDir(dataDir: string): string {
+  const inDataDir = path.join(dataDir, 'run');
+  if (Buffer.byteLength(path.join(inDataDir, `.s.PGSQL.${SOCKET_PORT}`)) <= 100) {
+    mkdirSync(inDataDir, { recursive: true, mode: 0o700 });
+    return inDataDir;
   }
+  return mkdtempSync(path.join(os.tmpdir(), 'microcred-pg-'));
 }
 
 export class DataDirInUseError extends Error {}
@@ -195,26 +217,26 @@ export class EmbeddedPostgres {
     private readonly sockets: Set<net.Socket>,
   ) {}
 
-  /** Where a running server (in this or another process) for this data directory listens, if any. */
-  static runningServer(dataDir: string): SocketConnection | undefined {
+  /** Where a live server (in this or another process) for this data directory listens, if any. */
+  static async runningServer(dataDir: string): Promise<(SocketConnection & { pid: number }) | undefined> {
     const lockFile = path.join(dataDir, 'pgdata.lock');
     if (!existsSync(lockFile)) return undefined;
     const lock = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
-    if (!processAlive(lock.pid) || !existsSync(path.join(lock.socketDir, `.s.PGSQL.${SOCKET_PORT}`))) return undefined;
-    return connectionFor(lock.socketDir);
+    if (!(await socketAnswers(path.join(lock.socketDir, `.s.PGSQL.${SOCKET_PORT}`)))) return undefined;
+    return { ...connectionFor(lock.socketDir), pid: lock.pid };
   }
 
   static async start(dataDir: string): Promise<EmbeddedPostgres> {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const lockFile = path.join(dataDir, 'pgdata.lock');
-    const running = EmbeddedPostgres.runningServer(dataDir);
+    const running = await EmbeddedPostgres.runningServer(dataDir);
     if (running) {
-      const { pid } = JSON.parse(readFileSync(lockFile, 'utf8')) as LockFile;
-      throw new DataDirInUseError(`The embedded database in ${dataDir} is already open in process ${pid}; stop that process or use another DATA_DIR.`);
+      throw new DataDirInUseError(`The embedded database in ${dataDir} is already open in process ${running.pid}; stop that process or use another DATA_DIR.`);
     }
     const db = await PGlite.create(path.join(dataDir, 'pgdata'));
-    // A short private directory: unix socket paths are limited to about 100 bytes.
-    const socketDir = mkdtempSync(path.join(os.tmpdir(), 'microcred-pg-'));
+    const socketDir = chooseSocketDir(dataDir);
+    // A socket file left by a killed process would make listen() fail.
+    rmSync(path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`), { force: true });
     const lock = new BackendLock();
     const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
@@ -239,7 +261,8 @@ export class EmbeddedPostgres {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     await this.db.close();
-    rmSync(this.socketDir, { recursive: true, force: true });
+    rmSync(path.join(this.socketDir, `.s.PGSQL.${SOCKET_PORT}`), { force: true });
+    if (this.socketDir.startsWith(os.tmpdir())) rmSync(this.socketDir, { recursive: true, force: true });
     rmSync(this.lockFile, { force: true });
   }
 }

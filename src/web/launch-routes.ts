@@ -55,7 +55,7 @@ export function launchRoutes({ lti, db, platforms, logger, publicUrl }: Deps): v
 
   lti.onDeepLinking(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
     const view = await launchViewModel(token, platforms);
-    if (!view.roles.staff && !view.roles.admin) return renderError(req, res, 403, { reason: 'staff_only' });
+    if (!view.roles.staff) return renderError(req, res, 403, { reason: 'staff_only' });
     renderPage(req, res, 200, 'deep-link', { view, ltik: res.locals.ltik as string });
   }));
 

@@ -3,6 +3,6 @@
   function close() {
     (window.opener || window.parent).postMessage({ subject: 'org.imsglobal.lti.close' }, '*');
   }
+  // Only on the admin's click: closing at once would hide the "pending" and "no deployment" notices.
   document.getElementById('close-registration').addEventListener('click', close);
-  close();
 })();
