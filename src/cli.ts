@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { createLtiProvider } from './lti/provider.js';
-import { PlatformAlreadyRegisteredError, PlatformNotFoundError, PlatformService, type PlatformSummary } from './lti/platforms.js';
+import { PlatformService, type PlatformSummary } from './lti/platforms.js';
 import { createLogger } from './logger.js';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
@@ -20,7 +20,7 @@ The database is the one the tool uses: DATABASE_URL, or the embedded one under D
 (shared with a running tool process).`;
 
 /** A mistake in the command line: printed with the usage, exit code 2. */
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 const url = (flag: string) => z.string({ error: `--${flag} is required` }).url(`--${flag} must be an http(s) URL`).refine((u) => /^https?:\/\//.test(u), `--${flag} must be an http(s) URL`);
 const text = (flag: string) => z.string({ error: `--${flag} is required` }).min(1, `--${flag} must not be empty`);
@@ -52,7 +52,7 @@ function describe(p: PlatformSummary): string {
   ].join('\n');
 }
 
-export async function runCli(argv: string[], out: (line: string) => void): Promise<number> {
+export async function runCli(argv: string[], out: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -76,8 +76,8 @@ export async function runCli(argv: string[], out: (line: string) => void): Promi
   const deployment = command === 'add-deployment' ? parse(deploymentSchema, values) : undefined;
   const key = command === 'list' ? undefined : parse(platformKey, values);
 
-  const config = loadConfig();
-  const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', process.stderr);
+  const config = loadConfig(env);
+  const logger = createLogger(env.LOG_LEVEL ?? 'warn', process.stderr);
   const database = await openDatabase(config, logger);
   const lti = await createLtiProvider(config, database.sequelize);
   const platforms = new PlatformService(lti, database.db);
@@ -115,9 +115,6 @@ async function main(): Promise<void> {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`Error: ${(err as Error).message}\n\n${USAGE}\n`);
       process.exitCode = 2;
-    } else if (err instanceof ConfigError || err instanceof PlatformNotFoundError || err instanceof PlatformAlreadyRegisteredError) {
-      process.stderr.write(`Error: ${err.message}\n`);
-      process.exitCode = 1;
     } else {
       process.stderr.write(`Error: ${(err as Error).message}\n`);
       process.exitCode = 1;

@@ -25,13 +25,13 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
     devMode: false,
     tokenMaxAge: ID_TOKEN_MAX_AGE_S,
   });
-  // ltijs-sequelize reports its own schema migrations through console.log; keep stdout structured.
-  const consoleLog = console.log;
-  console.log = () => undefined;
+  // ltijs-sequelize reports its own schema migrations on the console; keep stdout structured.
+  const { log, info } = console;
+  console.log = console.info = () => undefined;
   try {
     await lti.Database.setup();
   } finally {
-    console.log = consoleLog;
+    Object.assign(console, { log, info });
   }
   return lti;
 }

@@ -35,7 +35,7 @@ describe('configuration', () => {
   test.each([
     [{ PORT: 'abc' }, /^Configuration error: PORT must be an integer port between 1 and 65535, e\.g\. 3000 \(got "abc"\)$/],
     [{ PORT: '70000' }, /^Configuration error: PORT must be/],
-    [{ PUBLIC_URL: 'tool.example.org' }, /^Configuration error: PUBLIC_URL must be the absolute http\(s\) URL/],
+    [{ PUBLIC_URL: 'tool.example.org' }, /^Configuration error: PUBLIC_URL must be the absolute http\(s\) origin/],
     [{ PUBLIC_URL: 'ftp://tool.example.org' }, /^Configuration error: PUBLIC_URL must be/],
     [{ PUBLIC_URL: 'https://example.org/badges' }, /^Configuration error: PUBLIC_URL must be/],
     [{ DATABASE_URL: 'mysql://x/y' }, /^Configuration error: DATABASE_URL must be a PostgreSQL connection URL/],

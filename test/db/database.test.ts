@@ -1,0 +1,107 @@
+import { sql } from 'kysely';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/database.js';
+import { DataDirInUseError, EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
+import { createLogger } from '../../src/logger.js';
+import { createLtiProvider } from '../../src/lti/provider.js';
+import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
+
+const logger = createLogger('silent');
+
+describe.each(DATABASE_KINDS)('database on %s', (kind) => {
+  let target: TestDatabase;
+  beforeAll(async () => {
+    target = await createTestDatabase(kind);
+  });
+  afterAll(() => target.dispose());
+
+  test('a rolled-back transaction leaves no rows while ltijs writes to the same database', async () => {
+    const config = loadConfig(target.env);
+    const database = await openDatabase(config, logger);
+    const lti = await createLtiProvider(config, database.sequelize);
+    const ltijsDb = lti.Database as unknown as { Insert(key: false, table: string, row: object): Promise<unknown>; Get(key: false, table: string, q: object): Promise<unknown[] | false> };
+    try {
+      // ltijs keeps inserting nonces through its own Sequelize connections the whole time.
+      let ltijsWrites = 0;
+      let busy = true;
+      const ltijsWork = (async () => {
+        while (busy) {
+          await ltijsDb.Insert(false, 'nonce', { nonce: `n-${ltijsWrites}` });
+          ltijsWrites++;
+        }
+      })();
+      const rollbacks = Array.from({ length: 10 }, (_, i) =>
+        database.db.transaction().execute(async (trx) => {
+          await trx.insertInto('audit_event').values({ actor: 'test', action: 'rollback-probe', target: String(i), details: '{}' }).execute();
+          await new Promise((r) => setTimeout(r, 20));
+          await trx.insertInto('audit_event').values({ actor: 'test', action: 'rollback-probe', target: `${i}b`, details: '{}' }).execute();
+          throw new Error('roll back');
+        }).catch((err: Error) => err.message));
+      const commits = Array.from({ length: 5 }, (_, i) =>
+        database.db.transaction().execute((trx) => trx.insertInto('audit_event').values({ actor: 'test', action: 'commit-probe', target: String(i), details: '{}' }).execute()));
+      expect(await Promise.all(rollbacks)).toEqual(Array(10).fill('roll back'));
+      await Promise.all(commits);
+      busy = false;
+      await ltijsWork;
+
+      const probes = await database.db.selectFrom('audit_event').select(['action', sql<number>`count(*)::int`.as('n')]).groupBy('action').execute();
+      expect(Object.fromEntries(probes.map((p) => [p.action, p.n]))).toEqual({ 'commit-probe': 5 });
+      expect(ltijsWrites).toBeGreaterThan(0);
+      const nonces = await sql<{ n: number }>`select count(*)::int as n from nonces`.execute(database.db);
+      expect(nonces.rows[0]!.n).toBe(ltijsWrites);
+    } finally {
+      await lti.Database.Close();
+      await database.close();
+    }
+  });
+
+  test('data survives a restart, and migrations are not applied twice', async () => {
+    const config = loadConfig(target.env);
+    const first = await openDatabase(config, logger);
+    await first.db.insertInto('audit_event').values({ actor: 'test', action: 'survives-restart', target: 'x', details: '{"n":1}' }).execute();
+    await first.close();
+
+    const second = await openDatabase(config, logger);
+    try {
+      const row = await second.db.selectFrom('audit_event').selectAll().where('action', '=', 'survives-restart').executeTakeFirstOrThrow();
+      expect(row.details).toEqual({ n: 1 });
+      const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(second.db);
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_lti_foundation']);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('embedded server', () => {
+  test('a second process cannot open the same data directory; a stale lock is ignored', async () => {
+    const target = await createTestDatabase('pglite');
+    try {
+      const running = await EmbeddedPostgres.start(target.dataDir);
+      await expect(EmbeddedPostgres.start(target.dataDir)).rejects.toThrow(DataDirInUseError);
+      expect(await EmbeddedPostgres.runningServer(target.dataDir)).toMatchObject({ pid: process.pid });
+      await running.stop();
+      expect(await EmbeddedPostgres.runningServer(target.dataDir)).toBeUndefined();
+      const again = await EmbeddedPostgres.start(target.dataDir);
+      await again.stop();
+    } finally {
+      await target.dispose();
+    }
+  });
+
+  test('the CLI-style opener reuses a running server instead of opening PGlite twice', async () => {
+    const target = await createTestDatabase('pglite');
+    const config = loadConfig(target.env);
+    const server = await openDatabase(config, logger);
+    const client = await openDatabase(config, logger);
+    try {
+      await server.db.insertInto('audit_event').values({ actor: 't', action: 'shared', target: 'x', details: '{}' }).execute();
+      const seen = await client.db.selectFrom('audit_event').select('action').where('action', '=', 'shared').execute();
+      expect(seen).toHaveLength(1);
+    } finally {
+      await client.close();
+      await server.close();
+      await target.dispose();
+    }
+  });
+});
