@@ -7,34 +7,25 @@
 #     -p 127.0.0.1:3000:3000 \
 #     -e PUBLIC_URL=https://tool.example.ac.jp \
 #     -v microcred-data:/data \
-#     --tmpfs /tmp \
 #     --stop-timeout 20 \
 #     --restart unless-stopped \
 #     microcred-lti
 #
 # Put an HTTPS reverse proxy in front: PUBLIC_URL must be the https URL the LMS and browsers use.
 #
-# Why --tmpfs /tmp: the embedded database listens on a unix socket under /tmp and records the
-# server's pid (1 in a container) in /data/pgdata.lock. After an unclean stop (kill, OOM, crash),
-# a restart of the same container would find its own pid and the old socket file and refuse to
-# start. A tmpfs /tmp is empty on every start, so the stale lock is ignored.
 # Why --stop-timeout 20: the tool waits up to 10 s for open requests before closing the database;
 # Docker's default 10 s grace period can cut that short.
 #
 # Registration CLI inside the running container (tsx is a dev dependency and is not installed):
 #   docker exec -it microcred node dist/src/cli.js platform list
-# With the embedded database, always use "docker exec" into the running container. Never start a
-# second container on the same /data volume: it cannot see the first one's lock and would open
-# the same database files at the same time.
+# With the embedded database the CLI connects to the running tool's database socket in /data/run,
+# so it works from "docker exec" or from a second container sharing the /data volume.
 
 # ---- Stage 1: compile TypeScript -------------------------------------------------------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 
 COPY package.json package-lock.json ./
-# The npm bundled with node:20 (10.x) accepts package-lock.json as it is. npm 11 refuses it
-# ("Missing: @unrs/resolver-binding-... from lock file"): the lock lists only some platform
-# bindings of a dev dependency. Do not upgrade npm here without regenerating the lock.
 # --ignore-scripts: nothing needed here has an install script. The only packages with one are
 # esbuild and @parcel/watcher (dev tools that tsc does not use) and keytar (an optional native
 # module pulled in by ltijs-sequelize -> tedious that the tool never loads; building it would
