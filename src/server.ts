@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/database.js';
+import { openDatabase, type Database } from './db/database.js';
 import { DataDirInUseError } from './db/embedded-postgres.js';
 import { createLogger } from './logger.js';
-import { createApp } from './web/app.js';
+import { createApp, type App } from './web/app.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -12,6 +12,8 @@ export interface RunningTool {
   server: Server;
   url: string;
   config: Config;
+  app: App;
+  database: Database;
   stop(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ export async function startTool(config: Config, logStream?: NodeJS.WritableStrea
     })();
     return stopping;
   };
-  return { server, url: `http://127.0.0.1:${port}`, config, stop };
+  return { server, url: `http://127.0.0.1:${port}`, config, app: tool, database, stop };
 }
 
 async function main(): Promise<void> {

@@ -29,10 +29,13 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const lti = await createLtiProvider(config, database.sequelize);
   const platforms = new PlatformService(lti, database.db);
   const app = express();
-  app.disable('x-powered-by');
-  app.set('view engine', 'ejs');
-  app.set('views', path.resolve('views'));
-  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // Pages render from ltijs' own express app too (after its session check), so both need the views.
+  for (const a of [app, lti.app]) {
+    a.disable('x-powered-by');
+    a.set('view engine', 'ejs');
+    a.set('views', path.resolve('views'));
+    a.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  }
 
   app.use(pinoHttp({
     logger,
