@@ -91,7 +91,7 @@ describe.each(DATABASE_KINDS)('rejected logins and launches on %s', (kind) => {
     ['no resource link', (c) => { delete c[`${CLAIM}resource_link`]; }, {}, 400, 'missing_claims'],
     ['a wrong LTI version', (c) => { c[`${CLAIM}version`] = '1.1'; }, {}, 400, 'missing_claims'],
     ['no sub', (c) => { delete c.sub; }, {}, 400, 'missing_claims'],
-  ])('%s: a clear %i page in Japanese, logged, nothing stored', async (_name, mutate, sign, status, reason) => {
+  ])('%s is refused with a clear page in Japanese, logged, nothing stored', async (_name, mutate, sign, status, reason) => {
     const { page, before, after } = await launchWith(mutate, sign);
     expect(page.status).toBe(status);
     expect(title(page.html)).toBe(ja.errors[reason]!.title);
@@ -143,7 +143,7 @@ describe.each(DATABASE_KINDS)('rejected logins and launches on %s', (kind) => {
       ['a target_link_uri on another site', (f) => { f.target_link_uri = 'https://evil.example/lti/launch'; }, 400, 'login_bad_target'],
       ['a target_link_uri off the launch path', (f) => { f.target_link_uri = `${tool.url}/elsewhere`; }, 400, 'login_bad_target'],
       ['an unknown deployment id', (f) => { f.lti_deployment_id = 'deployment-nobody-registered'; }, 403, 'unknown_deployment'],
-    ])('%s: a clear %i page, logged, nothing stored', async (_name, mutate, status, reason) => {
+    ])('%s is refused with a clear page, logged, nothing stored', async (_name, mutate, status, reason) => {
       const form = valid();
       mutate(form);
       const { status: got, html, before, after } = await post(form);

@@ -36,7 +36,7 @@ export interface TestTool extends RunningTool {
 /** Starts the real tool on a free loopback port with PUBLIC_URL pointing at it. */
 export async function startTestTool(env: Record<string, string>): Promise<TestTool> {
   const port = await freePort();
-  const config = loadConfig({ LOG_LEVEL: 'info', ...env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
+  const config = loadConfig({ LOG_LEVEL: 'info', PUBLIC_URL: `http://127.0.0.1:${port}`, ...env, PORT: String(port) });
   const logs = new LogCapture();
   const tool = await startTool(config, logs);
   return Object.assign(tool, { logs });
