@@ -74,7 +74,7 @@ describe.each(DATABASE_KINDS)('rejected logins and launches on %s', (kind) => {
   test('the unaltered launch succeeds (so the cases below fail for their own reason)', async () => {
     const { page, before, after } = await launchWith(() => undefined);
     expect(page.status).toBe(200);
-    expect(after.lti_context).toBe(before.lti_context + 1);
+    expect(after.lti_context).toBe(before.lti_context! + 1);
   });
 
   test.each<[string, (c: Record<string, unknown>) => void, SignOptions, number, string]>([
