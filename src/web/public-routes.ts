@@ -57,7 +57,7 @@ export function publicRoutes({ config, database, platforms, logger }: Deps): Rou
       return renderPage(req, res, 200, 'register-info', { registrationUrl: config.publicUrl + LTI_ROUTES.dynamicRegistration, urls: toolUrls(config), canvasUrl: config.publicUrl + LTI_ROUTES.canvasConfiguration });
     }
     const query = registrationQuery.safeParse(req.query);
-    if (!query.success) return renderError(req, res, 400, { reason: 'registration.config_malformed', params: { detail: 'openid_configuration' } });
+    if (!query.success) return renderError(req, res, 400, { reason: 'registration.config_malformed', params: { detail: 'openid_configuration must be a single URL of at most 2048 characters' } });
     try {
       const outcome = await performDynamicRegistration(config, platforms, query.data);
       logger.info({ reqId: req.id, iss: outcome.platform.issuer, clientId: outcome.platform.clientId, active: outcome.platform.active }, 'platform registered dynamically');

@@ -757,6 +757,22 @@ describe('NRPS', () => {
   });
 });
 
+/** An LtiDeepLinkingResponse from the tool under test, with the given content claims. */
+function deepLinkingResponse<T extends Record<string, unknown>>(p: Awaited<ReturnType<typeof platformWithTool>>, content: T) {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    iss: p.registered.clientId,
+    aud: p.emulator.url,
+    iat: now,
+    exp: now + 300,
+    nonce: 'dl-nonce',
+    'https://purl.imsglobal.org/spec/lti/claim/message_type': 'LtiDeepLinkingResponse',
+    'https://purl.imsglobal.org/spec/lti/claim/version': '1.3.0',
+    'https://purl.imsglobal.org/spec/lti/claim/deployment_id': p.registered.deploymentId,
+    ...content,
+  };
+}
+
 describe('deep linking', () => {
   test('moodle: the return endpoint verifies the tool JWT, records the items and creates links', async () => {
     const p = await platformWithTool('moodle');
@@ -766,20 +782,11 @@ describe('deep linking', () => {
     const settings = claims[DL_SETTINGS_CLAIM] as { deep_link_return_url: string; accept_types: string[] };
     expect(settings.accept_types).toEqual(['ltiResourceLink']);
 
-    const now = Math.floor(Date.now() / 1000);
-    const response = {
-      iss: p.registered.clientId,
-      aud: p.emulator.url,
-      iat: now,
-      exp: now + 300,
-      nonce: 'dl-nonce',
-      'https://purl.imsglobal.org/spec/lti/claim/message_type': 'LtiDeepLinkingResponse',
-      'https://purl.imsglobal.org/spec/lti/claim/version': '1.3.0',
-      'https://purl.imsglobal.org/spec/lti/claim/deployment_id': p.registered.deploymentId,
+    const response = deepLinkingResponse(p, {
       'https://purl.imsglobal.org/spec/lti-dl/claim/content_items': [
         { type: 'ltiResourceLink', title: 'Quiz 1', url: `${p.tool.launchUri}?quiz=1`, lineItem: { scoreMaximum: 20, label: 'Quiz 1' } },
       ],
-    };
+    });
     const post = (jwt: string): Promise<Response> =>
       fetch(settings.deep_link_return_url, { method: 'POST', body: new URLSearchParams({ JWT: jwt }) });
 
@@ -799,19 +806,10 @@ describe('deep linking', () => {
     const settings = claims[DL_SETTINGS_CLAIM] as { deep_link_return_url: string; data: string; accept_multiple: boolean };
     expect(settings).toMatchObject({ accept_multiple: false, data: expect.any(String) });
     expect(claims['https://www.instructure.com/placement']).toBe('link_selection');
-    const now = Math.floor(Date.now() / 1000);
-    const response = {
-      iss: p.registered.clientId,
-      aud: p.emulator.url,
-      iat: now,
-      exp: now + 300,
-      nonce: 'dl-nonce',
-      'https://purl.imsglobal.org/spec/lti/claim/message_type': 'LtiDeepLinkingResponse',
-      'https://purl.imsglobal.org/spec/lti/claim/version': '1.3.0',
-      'https://purl.imsglobal.org/spec/lti/claim/deployment_id': p.registered.deploymentId,
+    const response = deepLinkingResponse(p, {
       'https://purl.imsglobal.org/spec/lti-dl/claim/content_items': [],
       'https://purl.imsglobal.org/spec/lti-dl/claim/msg': 'Nothing selected',
-    };
+    });
     const post = async (claimsToSign: Record<string, unknown>): Promise<number> =>
       (await fetch(settings.deep_link_return_url, { method: 'POST', body: new URLSearchParams({ JWT: await p.tool.sign(claimsToSign) }) })).status;
     expect(await post(response)).toBe(400);

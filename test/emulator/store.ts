@@ -3,6 +3,7 @@ import type {
   DeepLinkingResponseRecord,
   EnrolmentRole,
   LaunchParams,
+  LineItemInput,
   RecordedRequest,
   RegisteredTool,
   ResourceLink,
@@ -14,17 +15,9 @@ import type {
 const MAX_REQUESTS = 10_000;
 const MAX_EPHEMERAL = 5_000;
 
-export interface LineItemRecord {
+export interface LineItemRecord extends LineItemInput {
   number: number;
   courseId: string;
-  label: string;
-  scoreMaximum: number;
-  resourceLinkId?: string;
-  resourceId?: string;
-  tag?: string;
-  startDateTime?: string;
-  endDateTime?: string;
-  toolClientId?: string;
   /** Extra members the tool sent when creating the item (Moodle echoes them back). */
   extensions: Record<string, unknown>;
 }
