@@ -37,6 +37,56 @@ export interface Tables {
     label: string | null;
     first_seen_at: CreatedAt;
     last_launch_at: Date;
+    ags_lineitems_url: string | null;
+    ags_scopes: ColumnType<string[], string[] | undefined, string[]>;
+    nrps_memberships_url: string | null;
+  };
+  credential: {
+    id: Generated<string>;
+    context_ref: string;
+    current_revision: number;
+    created_at: CreatedAt;
+    created_by: string;
+    copied_from: string | null;
+  };
+  credential_revision: {
+    credential_id: string;
+    revision: number;
+    definition: ColumnType<Record<string, unknown>, string, string>;
+    criteria: ColumnType<unknown, string, string>;
+    created_at: CreatedAt;
+    created_by: string;
+  };
+  course_gradebook: {
+    context_ref: string;
+    fetched_at: Date;
+    line_items: ColumnType<unknown[], string, string>;
+  };
+  learner_gradebook: {
+    context_ref: string;
+    user_id: string;
+    fetched_at: Date;
+    results: ColumnType<Record<string, unknown>, string, string>;
+    member: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  };
+  award_decision: {
+    id: Generated<string>;
+    credential_id: string;
+    revision: number;
+    user_id: string;
+    qualified: boolean;
+    evaluation: ColumnType<Record<string, unknown>, string, never>;
+    evidence: ColumnType<Record<string, unknown>, string, never>;
+    trigger: 'launch' | 'course_sync' | 'scheduled';
+    decided_at: CreatedAt;
+  };
+  award: {
+    credential_id: string;
+    revision: number;
+    user_id: string;
+    decision_id: string;
+    awarded_at: CreatedAt;
+    written_back_at: Date | null;
   };
   audit_event: {
     id: Generated<string>;

@@ -49,6 +49,10 @@ declare module 'ltijs' {
     custom?: Record<string, string>;
     launchPresentation?: { locale?: string; document_target?: string; return_url?: string };
     deepLinkingSettings?: { deep_link_return_url: string; accept_types?: string[]; data?: string };
+    /** The AGS endpoint claim. */
+    endpoint?: { scope?: string[]; lineitems?: string; lineitem?: string };
+    /** The NRPS claim. */
+    namesRoles?: { context_memberships_url?: string; service_versions?: string[] };
   }
 
   type Handler = (req: Request, res: Response, next: NextFunction) => unknown;

@@ -43,12 +43,17 @@ export function launchRoutes({ lti, db, platforms, logger, publicUrl }: Deps): v
   lti.onConnect(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
     const ctx = token.platformContext;
     if (ctx.context?.id) {
+      const services = {
+        title: ctx.context.title ?? null,
+        label: ctx.context.label ?? null,
+        last_launch_at: new Date(),
+        ags_lineitems_url: ctx.endpoint?.lineitems ?? null,
+        ags_scopes: ctx.endpoint?.scope ?? [],
+        nrps_memberships_url: ctx.namesRoles?.context_memberships_url ?? null,
+      };
       await db.insertInto('lti_context').values({
-        issuer: token.iss, client_id: token.clientId, deployment_id: token.deploymentId, context_id: ctx.context.id,
-        title: ctx.context.title ?? null, label: ctx.context.label ?? null, last_launch_at: new Date(),
-      }).onConflict((oc) => oc.columns(['issuer', 'client_id', 'deployment_id', 'context_id']).doUpdateSet({
-        title: ctx.context?.title ?? null, label: ctx.context?.label ?? null, last_launch_at: new Date(),
-      })).execute();
+        issuer: token.iss, client_id: token.clientId, deployment_id: token.deploymentId, context_id: ctx.context.id, ...services,
+      }).onConflict((oc) => oc.columns(['issuer', 'client_id', 'deployment_id', 'context_id']).doUpdateSet(services)).execute();
     }
     renderPage(req, res, 200, 'launch', { view: await launchViewModel(token, platforms), ltik: res.locals.ltik as string });
   }));

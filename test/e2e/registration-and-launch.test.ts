@@ -89,7 +89,12 @@ describe.each(DATABASE_KINDS)('Moodle: Dynamic Registration and launches on %s',
     expect(text(page.html, 'role')).toBe('教員');
     expect(text(page.html, 'next-steps')).toBe('このコースにはまだマイクロクレデンシャルがありません。');
     const contexts = await tool.database.db.selectFrom('lti_context').selectAll().execute();
-    expect(contexts).toEqual([expect.objectContaining({ issuer: emu.url, client_id: clientId, context_id: SAMPLE_COURSE.id, title: SAMPLE_COURSE.title })]);
+    expect(contexts).toEqual([expect.objectContaining({
+      issuer: emu.url, client_id: clientId, context_id: SAMPLE_COURSE.id, title: SAMPLE_COURSE.title,
+      ags_lineitems_url: expect.stringContaining(`/mod/lti/services.php/${SAMPLE_COURSE.id}/lineitems`),
+      nrps_memberships_url: expect.stringContaining(`/CourseSection/${SAMPLE_COURSE.id}/bindings/`),
+      ags_scopes: expect.arrayContaining(['https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly']),
+    })]);
   });
 
   test('a learner lands on the learner page, in the launch language', async () => {
