@@ -11,6 +11,10 @@ declare module 'ltijs' {
     platformActive(active?: boolean): Promise<boolean>;
     platformAuthEndpoint(): Promise<string>;
     platformAccessTokenEndpoint(): Promise<string>;
+    /** The token audience; ltijs returns the token endpoint when no authorization server was registered. */
+    platformAuthorizationServer(): Promise<string>;
+    /** PEM (PKCS#1) of the tool's private key for this platform, decrypted. */
+    platformPrivateKey(): Promise<string>;
     platformAuthConfig(): Promise<{ method: 'JWK_SET' | 'JWK_KEY' | 'RSA_KEY'; key: string }>;
     platformAccessToken(scopes: string): Promise<{ access_token: string; token_type: string; expires_in: number; scope: string }>;
     delete(): Promise<boolean>;

@@ -1,0 +1,310 @@
+import type { z } from 'zod';
+import type { AccessTokenCache, PlatformCredentials } from './access-tokens.js';
+import { GradebookError, pathOf } from './errors.js';
+
+/** Moodle matches Accept literally (a wildcard is refused), so each read names its exact media type. */
+export const MEDIA_TYPE = {
+  lineItemContainer: 'application/vnd.ims.lis.v2.lineitemcontainer+json',
+  resultContainer: 'application/vnd.ims.lis.v2.resultcontainer+json',
+  membershipContainer: 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json',
+} as const;
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface HttpOptions {
+  /** Per attempt, from sending the request to the end of the body. */
+  timeoutMs: number;
+  /** Attempts per request, the first included. */
+  maxAttempts: number;
+  /** Full-jitter backoff: a random wait in [0, min(maxDelayMs, baseDelayMs × 2^(attempt−1))). */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** A Retry-After asking for longer than this fails the request at once instead of holding a sync for it. */
+  maxRetryAfterMs: number;
+  maxResponseBytes: number;
+  /** Requests in flight to one platform at a time. */
+  concurrency: number;
+  sleep: Sleep;
+  /** In [0, 1), like Math.random. */
+  random: () => number;
+  fetch: typeof fetch;
+}
+
+export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
+  timeoutMs: 10_000,
+  maxAttempts: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 8_000,
+  maxRetryAfterMs: 60_000,
+  maxResponseBytes: 20 * 1024 * 1024,
+  concurrency: 4,
+  sleep: abortableSleep,
+  random: Math.random,
+  fetch: (input, init) => fetch(input, init),
+};
+
+/** What one read cost: every HTTP request sent (token requests included), the attempts beyond each request's first, and pages read. */
+export interface RequestStats {
+  requests: number;
+  retries: number;
+  pages: number;
+}
+
+export function emptyStats(): RequestStats {
+  return { requests: 0, retries: 0, pages: 0 };
+}
+
+/** Carried through one read: its counters, and a signal that stops the rest once a part has failed. */
+export interface CallContext {
+  stats: RequestStats;
+  signal?: AbortSignal;
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Limits the requests in flight to one platform; waiting callers are served in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.acquire(signal);
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  private acquire(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.active < this.limit) {
+      this.active += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.active += 1;
+        resolve();
+      };
+      const onAbort = () => {
+        const index = this.waiting.indexOf(grant);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(signal!.reason);
+      };
+      this.waiting.push(grant);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private release(): void {
+    this.active -= 1;
+    this.waiting.shift()?.();
+  }
+}
+
+const RETRYABLE_STATUSES = new Set([429, 500, 502, 503, 504]);
+const RETRY_AFTER_STATUSES = new Set([429, 503]);
+
+export function backoffDelayMs(attempt: number, options: Pick<HttpOptions, 'baseDelayMs' | 'maxDelayMs' | 'random'>): number {
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
+  return Math.floor(options.random() * ceiling);
+}
+
+/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number = Date.now()): number | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(date - now, 0);
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  body: string;
+  /** Attempts made for this request, including those of earlier rounds passed in. */
+  attempts: number;
+}
+
+class AttemptTimeout extends Error {}
+class ResponseTooLarge extends Error {}
+
+async function readBounded(res: Response, maxBytes: number): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? 0);
+  if (declared > maxBytes) {
+    await res.body?.cancel();
+    throw new ResponseTooLarge();
+  }
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new ResponseTooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * HTTP to one platform: a timeout per attempt, retries of 429/5xx, network errors and timeouts with
+ * full-jitter backoff (or the platform's Retry-After), bounded bodies, and a concurrency limit.
+ * Other statuses are returned for the caller to interpret.
+ */
+export class PlatformHttp {
+  private readonly semaphore: Semaphore;
+
+  constructor(readonly options: HttpOptions) {
+    this.semaphore = new Semaphore(options.concurrency);
+  }
+
+  /** `build` is called for every attempt, so each can carry fresh credentials (a client assertion's jti is single use). */
+  async send(build: () => HttpRequest | Promise<HttpRequest>, call: CallContext, attemptsBefore = 0): Promise<HttpAnswer> {
+    const { options } = this;
+    for (let attempt = 1; ; attempt++) {
+      call.signal?.throwIfAborted();
+      const attempts = attemptsBefore + attempt;
+      const request = await build();
+      call.stats.requests += 1;
+      if (attempts > 1) call.stats.retries += 1;
+      let answer: Omit<HttpAnswer, 'attempts'> | undefined;
+      let failure: { kind: 'timeout' | 'unavailable'; detail: string; cause?: unknown };
+      try {
+        answer = await this.semaphore.run(() => this.attempt(request, call.signal), call.signal);
+        if (!RETRYABLE_STATUSES.has(answer.status)) return { ...answer, attempts };
+        failure = { kind: 'unavailable', detail: `HTTP ${answer.status}` };
+      } catch (error) {
+        if (call.signal?.aborted) throw call.signal.reason;
+        if (error instanceof ResponseTooLarge) {
+          throw new GradebookError('bad_response', pathOf(request.url), attempts, undefined, `the answer is larger than ${options.maxResponseBytes} bytes`);
+        }
+        failure = error instanceof AttemptTimeout
+          ? { kind: 'timeout', detail: `no complete answer within ${options.timeoutMs} ms` }
+          : { kind: 'unavailable', detail: networkErrorDetail(error), cause: error };
+      }
+      if (attempt >= options.maxAttempts) {
+        throw new GradebookError(failure.kind, pathOf(request.url), attempts, answer?.status, `${failure.detail}; no attempts left`, { cause: failure.cause });
+      }
+      const asked = answer && RETRY_AFTER_STATUSES.has(answer.status) ? retryAfterMs(answer.headers.get('retry-after')) : undefined;
+      if (asked !== undefined && asked > options.maxRetryAfterMs) {
+        throw new GradebookError('unavailable', pathOf(request.url), attempts, answer?.status, `the platform asks to retry after ${Math.ceil(asked / 1000)} s`);
+      }
+      await options.sleep(asked ?? backoffDelayMs(attempt, options), call.signal);
+    }
+  }
+
+  private async attempt(request: HttpRequest, signal: AbortSignal | undefined): Promise<Omit<HttpAnswer, 'attempts'>> {
+    const controller = new AbortController();
+    const timeout = new AttemptTimeout();
+    const timer = setTimeout(() => controller.abort(timeout), this.options.timeoutMs);
+    const forwardAbort = () => controller.abort(signal!.reason);
+    signal?.addEventListener('abort', forwardAbort, { once: true });
+    try {
+      const res = await this.options.fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        // A redirect would carry the bearer token somewhere we did not choose.
+        redirect: 'manual',
+        signal: controller.signal,
+      });
+      const body = await readBounded(res, this.options.maxResponseBytes);
+      return { status: res.status, headers: res.headers, body };
+    } catch (error) {
+      if (controller.signal.reason === timeout) throw timeout;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', forwardAbort);
+    }
+  }
+}
+
+function networkErrorDetail(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}
+
+export function errorForStatus(answer: HttpAnswer, url: string, detail: string): GradebookError {
+  const kind = answer.status === 401 ? 'unauthorized' : answer.status === 403 ? 'forbidden' : answer.status === 404 ? 'not_found' : 'bad_response';
+  return new GradebookError(kind, pathOf(url), answer.attempts, answer.status, detail);
+}
+
+export function parseJsonBody(answer: HttpAnswer, url: string): unknown {
+  try {
+    return JSON.parse(answer.body);
+  } catch {
+    throw new GradebookError('bad_response', pathOf(url), answer.attempts, answer.status, 'the answer is not JSON');
+  }
+}
+
+/** Names the fields that failed validation, never their values (they can be personal data). */
+export function validated<T>(schema: z.ZodType<T>, body: unknown, url: string, answer: HttpAnswer): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const where = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  throw new GradebookError('bad_response', pathOf(url), answer.attempts, answer.status, `unexpected shape (${where.join('; ')})`);
+}
+
+export interface JsonRead<T> {
+  accept: string;
+  scope: string;
+  schema: z.ZodType<T>;
+}
+
+/** Authorized GETs of AGS/NRPS resources: a bearer token for the scope, and one fresh token after a 401. */
+export class ServiceReader {
+  constructor(
+    private readonly http: PlatformHttp,
+    private readonly tokens: AccessTokenCache,
+    private readonly credentials: () => Promise<PlatformCredentials>,
+  ) {}
+
+  async getJson<T>(url: string, read: JsonRead<T>, call: CallContext): Promise<{ body: T; link: string | null }> {
+    const credentials = await this.credentials();
+    let token = await this.tokens.get(credentials, [read.scope], call);
+    const request = (): HttpRequest => ({ method: 'GET', url, headers: { accept: read.accept, authorization: `Bearer ${token}` } });
+    let answer = await this.http.send(request, call);
+    if (answer.status === 401) {
+      // Expired or revoked early. Once only: both Moodle and Canvas also answer 401 for a scope the tool lacks.
+      this.tokens.invalidate(token);
+      token = await this.tokens.get(credentials, [read.scope], call);
+      answer = await this.http.send(request, call, answer.attempts);
+    }
+    if (answer.status < 200 || answer.status > 299) {
+      throw errorForStatus(answer, url, answer.status >= 300 && answer.status < 400 ? 'redirect not followed' : `HTTP ${answer.status}`);
+    }
+    return { body: validated(read.schema, parseJsonBody(answer, url), url, answer), link: answer.headers.get('link') };
+  }
+}
