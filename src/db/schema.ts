@@ -48,6 +48,7 @@ export interface Tables {
     created_at: CreatedAt;
     created_by: string;
     copied_from: string | null;
+    write_back_line_item_url: string | null;
   };
   credential_revision: {
     credential_id: string;
@@ -79,6 +80,21 @@ export interface Tables {
     evidence: ColumnType<Record<string, unknown>, string, never>;
     trigger: 'launch' | 'course_sync' | 'scheduled';
     decided_at: CreatedAt;
+    evidence_hash: string;
+  };
+  staff_approval: {
+    credential_id: string;
+    user_id: string;
+    approved_by: string;
+    approved_at: CreatedAt;
+    note: string | null;
+  };
+  course_sync: {
+    context_ref: string;
+    last_attempt_at: Date;
+    last_success_at: Date | null;
+    last_error: string | null;
+    next_attempt_at: Date | null;
   };
   award: {
     credential_id: string;

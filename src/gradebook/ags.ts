@@ -1,13 +1,10 @@
 import { z } from 'zod';
 import { GradebookError, pathOf } from './errors.js';
 import { readAllPages, type ReadContext } from './paging.js';
-import { MEDIA_TYPE } from './service-http.js';
+import { SCOPES } from '../lti/tool-configuration.js';
+import { MEDIA_TYPE, parseJsonBody, validated } from './service-http.js';
 import type { ActivityProgress, GradebookLineItem, GradebookResult, GradingProgress } from './types.js';
 
-const AGS_SCOPE = {
-  lineItemReadOnly: 'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly',
-  resultReadOnly: 'https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly',
-} as const;
 
 const ACTIVITY_PROGRESS: readonly ActivityProgress[] = ['Initialized', 'Started', 'InProgress', 'Submitted', 'Completed'];
 const GRADING_PROGRESS: readonly GradingProgress[] = ['FullyGraded', 'Pending', 'PendingManual', 'Failed', 'NotReady'];
@@ -91,7 +88,7 @@ export async function listLineItems(ctx: ReadContext, lineItemsUrl: string, filt
       firstUrl: first.toString(),
       carriedParams: Object.values(LINE_ITEM_FILTER_PARAMS),
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.lineItemContainer, scope: AGS_SCOPE.lineItemReadOnly, schema: z.array(lineItemJson) }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.lineItemContainer, scope: SCOPES.lineItemReadOnly, schema: z.array(lineItemJson) }, call);
         return { items: body.map((item) => normaliseLineItem(item, url)), link };
       },
     },
@@ -166,7 +163,7 @@ export async function listResults(ctx: ReadContext, lineItem: Pick<GradebookLine
       firstUrl: first.toString(),
       carriedParams: ['user_id'],
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: AGS_SCOPE.resultReadOnly, schema: z.array(resultJson) }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: SCOPES.resultReadOnly, schema: z.array(resultJson) }, call);
         return { items: body.map((raw) => normaliseResult(raw, lineItem)), link };
       },
     },
@@ -175,4 +172,43 @@ export async function listResults(ctx: ReadContext, lineItem: Pick<GradebookLine
   );
   // A platform that ignores user_id would hand back everyone's.
   return query.userId === undefined ? results : results.filter((r) => r.userId === query.userId);
+}
+
+/** The scores endpoint of a line item: its path plus /scores, keeping its query (Moodle's type_id). */
+export function scoresUrl(lineItemUrl: string): URL {
+  const url = new URL(lineItemUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/scores`;
+  return url;
+}
+
+export interface NewLineItem {
+  label: string;
+  scoreMaximum: number;
+  resourceId: string;
+  tag: string;
+}
+
+/** The line item with this resourceId, created on the platform if it has none yet. */
+export async function ensureLineItem(ctx: ReadContext, lineItemsUrl: string, wanted: NewLineItem): Promise<GradebookLineItem> {
+  const [existing] = await listLineItems(ctx, lineItemsUrl, { resourceId: wanted.resourceId });
+  if (existing) return existing;
+  const answer = await ctx.reader.postJson(lineItemsUrl, { scope: SCOPES.lineItem, contentType: MEDIA_TYPE.lineItem, body: wanted }, ctx.call);
+  return normaliseLineItem(validated(lineItemJson, parseJsonBody(answer, lineItemsUrl), lineItemsUrl, answer), lineItemsUrl);
+}
+
+export interface ScorePost {
+  userId: string;
+  scoreGiven: number;
+  scoreMaximum: number;
+  timestamp: string;
+  comment?: string;
+}
+
+/** Posts a final, graded score (AGS Score service). */
+export async function postScore(ctx: ReadContext, lineItemUrl: string, score: ScorePost): Promise<void> {
+  await ctx.reader.postJson(scoresUrl(lineItemUrl).toString(), {
+    scope: SCOPES.score,
+    contentType: MEDIA_TYPE.score,
+    body: { ...score, activityProgress: 'Completed', gradingProgress: 'FullyGraded' },
+  }, ctx.call);
 }

@@ -1,9 +1,9 @@
 import type { LtijsProvider } from 'ltijs';
 import { AccessTokenCache, loadPlatformCredentials, type PlatformCredentials } from './access-tokens.js';
-import { listLineItems, listResults, type LineItemFilters, type UserResult } from './ags.js';
+import { ensureLineItem, listLineItems, listResults, postScore, type LineItemFilters, type NewLineItem, type ScorePost, type UserResult } from './ags.js';
 import { listMembers, type MembersQuery } from './nrps.js';
 import type { ReadSettings } from './paging.js';
-import { DEFAULT_HTTP_OPTIONS, emptyStats, PlatformHttp, ServiceReader, type HttpOptions } from './service-http.js';
+import { DEFAULT_HTTP_OPTIONS, emptyStats, PlatformHttp, ServiceCaller, type HttpOptions } from './service-http.js';
 import {
   fetchCourseGradebook,
   fetchLearnerSnapshot,
@@ -55,7 +55,7 @@ export class GradebookClient {
     checkPositiveInteger('timeoutMs', httpOptions.timeoutMs);
     const platformHttp = new PlatformHttp(httpOptions);
     const tokens = new AccessTokenCache(platformHttp, tokenExpiryMarginMs);
-    this.settings = { reader: new ServiceReader(platformHttp, tokens, () => this.platformCredentials()), pageSize, maxPages };
+    this.settings = { reader: new ServiceCaller(platformHttp, tokens, () => this.platformCredentials()), pageSize, maxPages };
     this.limitResults = limitResults;
   }
 
@@ -66,6 +66,16 @@ export class GradebookClient {
   /** Takes the line item, not only its URL: a result without resultMaximum is on the line item's scoreMaximum. */
   listResults(lineItem: Pick<GradebookLineItem, 'id' | 'scoreMaximum'>, query: { userId?: string } = {}): Promise<UserResult[]> {
     return listResults({ ...this.settings, call: { stats: emptyStats() } }, lineItem, { ...query, sendLimit: this.limitResults });
+  }
+
+  /** The line item with this resourceId, created if the platform has none yet (needs the lineitem scope). */
+  ensureLineItem(lineItemsUrl: string, wanted: NewLineItem): Promise<GradebookLineItem> {
+    return ensureLineItem({ ...this.settings, call: { stats: emptyStats() } }, lineItemsUrl, wanted);
+  }
+
+  /** Posts a final score for a learner (needs the score scope). */
+  postScore(lineItemUrl: string, score: ScorePost): Promise<void> {
+    return postScore({ ...this.settings, call: { stats: emptyStats() } }, lineItemUrl, score);
   }
 
   listMembers(contextMembershipsUrl: string, query?: MembersQuery): Promise<RosterMember[]> {
@@ -99,11 +109,12 @@ export class GradebookClients {
     private readonly options: GradebookClientOptions = {},
   ) {}
 
-  forPlatform(issuer: string, clientId: string): GradebookClient {
+  /** `productFamily` from the registration: Moodle's results endpoint fails when asked for pages (docs/gradebook.md). */
+  forPlatform(issuer: string, clientId: string, productFamily: string | null = null): GradebookClient {
     const key = `${issuer}\n${clientId}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = new GradebookClient(this.lti, issuer, clientId, this.options);
+      client = new GradebookClient(this.lti, issuer, clientId, productFamily === 'moodle' ? { ...this.options, limitResults: false } : this.options);
       this.clients.set(key, client);
     }
     return client;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
+import { SCOPES } from '../lti/tool-configuration.js';
 import { readAllPages, type ReadContext } from './paging.js';
 import { MEDIA_TYPE } from './service-http.js';
 import type { RosterMember } from './types.js';
 
-const NRPS_SCOPE = 'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly';
 
 const optionalText = z
   .string()
@@ -49,7 +49,7 @@ export async function listMembers(ctx: ReadContext, contextMembershipsUrl: strin
       firstUrl: first.toString(),
       carriedParams: ['role'],
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.membershipContainer, scope: NRPS_SCOPE, schema: membershipContainer }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.membershipContainer, scope: SCOPES.membershipReadOnly, schema: membershipContainer }, call);
         return { items: body.members.map(normaliseMember), link };
       },
     },

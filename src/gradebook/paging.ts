@@ -1,5 +1,5 @@
 import { GradebookError, pathOf } from './errors.js';
-import type { CallContext, ServiceReader } from './service-http.js';
+import type { CallContext, ServiceCaller } from './service-http.js';
 
 export interface WebLink {
   /** Absolute, resolved against the URL of the answer that carried it. */
@@ -118,7 +118,7 @@ function withCarriedParams(next: string, first: URL, names: readonly string[]): 
 
 /** How AGS/NRPS collections are read from one platform. */
 export interface ReadSettings {
-  reader: ServiceReader;
+  reader: ServiceCaller;
   /** Sent as `limit`: Moodle does not page without it, Canvas pages by 10 unless told. */
   pageSize: number;
   maxPages: number;

@@ -6,6 +6,8 @@ import { GradebookError, pathOf } from './errors.js';
 export const MEDIA_TYPE = {
   lineItemContainer: 'application/vnd.ims.lis.v2.lineitemcontainer+json',
   resultContainer: 'application/vnd.ims.lis.v2.resultcontainer+json',
+  lineItem: 'application/vnd.ims.lis.v2.lineitem+json',
+  score: 'application/vnd.ims.lis.v1.score+json',
   membershipContainer: 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json',
 } as const;
 
@@ -283,8 +285,8 @@ export interface JsonRead<T> {
   schema: z.ZodType<T>;
 }
 
-/** Authorized GETs of AGS/NRPS resources: a bearer token for the scope, and one fresh token after a 401. */
-export class ServiceReader {
+/** Authorized calls to AGS/NRPS resources: a bearer token for the scope, and one fresh token after a 401. */
+export class ServiceCaller {
   constructor(
     private readonly http: PlatformHttp,
     private readonly tokens: AccessTokenCache,
@@ -292,19 +294,31 @@ export class ServiceReader {
   ) {}
 
   async getJson<T>(url: string, read: JsonRead<T>, call: CallContext): Promise<{ body: T; link: string | null }> {
+    const answer = await this.authorized(url, read.scope, call, (token) => ({ method: 'GET', url, headers: { accept: read.accept, authorization: `Bearer ${token}` } }));
+    return { body: validated(read.schema, parseJsonBody(answer, url), url, answer), link: answer.headers.get('link') };
+  }
+
+  /** POSTs a JSON document (a line item, a score); the answer's body is returned unparsed for the caller. */
+  async postJson(url: string, write: { scope: string; contentType: string; body: unknown }, call: CallContext): Promise<HttpAnswer> {
+    const body = JSON.stringify(write.body);
+    return this.authorized(url, write.scope, call, (token) => ({
+      method: 'POST', url, body, headers: { 'content-type': write.contentType, accept: write.contentType, authorization: `Bearer ${token}` },
+    }));
+  }
+
+  private async authorized(url: string, scope: string, call: CallContext, request: (token: string) => HttpRequest): Promise<HttpAnswer> {
     const credentials = await this.credentials();
-    let token = await this.tokens.get(credentials, [read.scope], call);
-    const request = (): HttpRequest => ({ method: 'GET', url, headers: { accept: read.accept, authorization: `Bearer ${token}` } });
-    let answer = await this.http.send(request, call);
+    let token = await this.tokens.get(credentials, [scope], call);
+    let answer = await this.http.send(() => request(token), call);
     if (answer.status === 401) {
       // Expired or revoked early. Once only: both Moodle and Canvas also answer 401 for a scope the tool lacks.
       this.tokens.invalidate(token);
-      token = await this.tokens.get(credentials, [read.scope], call);
-      answer = await this.http.send(request, call, answer.attempts);
+      token = await this.tokens.get(credentials, [scope], call);
+      answer = await this.http.send(() => request(token), call, answer.attempts);
     }
     if (answer.status < 200 || answer.status > 299) {
       throw errorForStatus(answer, url, answer.status >= 300 && answer.status < 400 ? 'redirect not followed' : `HTTP ${answer.status}`);
     }
-    return { body: validated(read.schema, parseJsonBody(answer, url), url, answer), link: answer.headers.get('link') };
+    return answer;
   }
 }

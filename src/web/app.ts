@@ -8,6 +8,9 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
 import { launchGuard, loginGuard } from '../lti/launch-security.js';
 import { PlatformService } from '../lti/platforms.js';
+import { AwardingService } from '../credentials/awarding.js';
+import { DefinitionService } from '../credentials/definitions.js';
+import { GradebookClients } from '../gradebook/client.js';
 import { createLtiProvider } from '../lti/provider.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
@@ -19,6 +22,8 @@ export interface App {
   app: Express;
   lti: LtijsProvider;
   platforms: PlatformService;
+  definitions: DefinitionService;
+  awarding: AwardingService;
   /** Stops ltijs' database work; the caller closes the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -28,6 +33,8 @@ const MAX_FORM_BYTES = '64kb';
 export async function createApp(config: Config, database: Database, logger: Logger): Promise<App> {
   const lti = await createLtiProvider(config, database.sequelize);
   const platforms = new PlatformService(lti, database.db);
+  const definitions = new DefinitionService(database.db);
+  const awarding = new AwardingService(database.db, new GradebookClients(lti), logger);
   const app = express();
   // Pages render from ltijs' own express app too (after its session check), so both need the views.
   for (const a of [app, lti.app]) {
@@ -65,7 +72,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.all(LTI_ROUTES.login, form, handle(loginGuard(guardDeps)));
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
-  launchRoutes({ lti, db: database.db, platforms, logger, publicUrl: config.publicUrl });
+  launchRoutes({ lti, db: database.db, platforms, awarding, logger, publicUrl: config.publicUrl });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   app.use((req, res, next) => (req.path.startsWith('/lti/') || req.path.startsWith('/app/') ? lti.app(req, res, next) : next()));
 
@@ -81,6 +88,8 @@ export async function createApp(config: Config, database: Database, logger: Logg
     app,
     lti,
     platforms,
+    definitions,
+    awarding,
     close: () => lti.Database.Close(),
   };
 }

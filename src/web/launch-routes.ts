@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Db } from '../db/database.js';
 import type { PlatformService } from '../lti/platforms.js';
+import type { AwardingService } from '../credentials/awarding.js';
+import { learnerCredentials, staffCredentials } from './credential-views.js';
 import { mapRoles, primaryRole } from '../lti/roles.js';
 import { toolUrls } from '../lti/tool-configuration.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
@@ -15,6 +17,7 @@ interface Deps {
   lti: LtijsProvider;
   db: Db;
   platforms: PlatformService;
+  awarding: AwardingService;
   logger: Logger;
   publicUrl: string;
 }
@@ -39,9 +42,11 @@ export async function launchViewModel(token: LtijsIdToken, platforms: PlatformSe
 
 const deepLinkChoice = z.object({ target: z.enum(['dashboard']) });
 
-export function launchRoutes({ lti, db, platforms, logger, publicUrl }: Deps): void {
+export function launchRoutes({ lti, db, platforms, awarding, logger, publicUrl }: Deps): void {
   lti.onConnect(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
     const ctx = token.platformContext;
+    const view = await launchViewModel(token, platforms);
+    let credentials = {};
     if (ctx.context?.id) {
       const services = {
         title: ctx.context.title ?? null,
@@ -51,11 +56,18 @@ export function launchRoutes({ lti, db, platforms, logger, publicUrl }: Deps): v
         ags_scopes: ctx.endpoint?.scope ?? [],
         nrps_memberships_url: ctx.namesRoles?.context_memberships_url ?? null,
       };
-      await db.insertInto('lti_context').values({
+      const { id: contextRef } = await db.insertInto('lti_context').values({
         issuer: token.iss, client_id: token.clientId, deployment_id: token.deploymentId, context_id: ctx.context.id, ...services,
-      }).onConflict((oc) => oc.columns(['issuer', 'client_id', 'deployment_id', 'context_id']).doUpdateSet(services)).execute();
+      }).onConflict((oc) => oc.columns(['issuer', 'client_id', 'deployment_id', 'context_id']).doUpdateSet(services)).returning('id').executeTakeFirstOrThrow();
+      if (view.role === 'learner') {
+        // Each learner launch reads that learner's results, so a verdict is never older than the visit.
+        const outcome = await awarding.evaluateLearner(contextRef, token.user);
+        credentials = { learner: await learnerCredentials(db, contextRef, token.user, outcome, requestLanguage(req, res)) };
+      } else if (view.role === 'staff') {
+        credentials = { staff: await staffCredentials(db, contextRef) };
+      }
     }
-    renderPage(req, res, 200, 'launch', { view: await launchViewModel(token, platforms), ltik: res.locals.ltik as string });
+    renderPage(req, res, 200, 'launch', { view, ltik: res.locals.ltik as string, ...credentials });
   }));
 
   lti.onDeepLinking(handle(async (token: LtijsIdToken, req: Request, res: Response) => {

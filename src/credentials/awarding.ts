@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { compileCriteria, prerequisitesOf, type CompiledCriteria, type Criteria, type Evaluation } from '../criteria/index.js';
+import type { Db } from '../db/database.js';
+import type { Tables } from '../db/schema.js';
+import type { GradebookClients } from '../gradebook/client.js';
+import { GradebookError } from '../gradebook/errors.js';
+import { learnerSnapshots } from '../gradebook/snapshot.js';
+import type { GradebookLineItem, LearnerSnapshot, RosterMember } from '../gradebook/types.js';
+import type { Definition } from './definition-schema.js';
+
+export type RunTrigger = 'launch' | 'course_sync' | 'scheduled';
+
+/** A course with the service endpoints its launches gave. */
+export interface CourseServices {
+  contextRef: string;
+  issuer: string;
+  clientId: string;
+  productFamily: string | null;
+  lineItemsUrl: string | null;
+  membershipsUrl: string | null;
+}
+
+export interface Standing {
+  credentialId: string;
+  revision: number;
+  userId: string;
+  qualified: boolean;
+  awarded: boolean;
+  evaluation: Evaluation;
+}
+
+export type RunOutcome =
+  | { ok: true; fetchedAt: string; standings: Standing[]; newAwards: number; requests: number }
+  /** The LMS could not be read; nothing was decided. */
+  | { ok: false; error: string; nextAttemptAt: Date };
+
+interface CourseCredential {
+  id: string;
+  revision: number;
+  definition: Definition;
+  compiled: CompiledCriteria;
+  prerequisites: string[];
+  writeBackLineItemUrl: string | null;
+}
+
+/** Learners persisted per transaction in a course run: bounded memory and lock time. */
+const CHUNK = 500;
+const WRITE_BACK_TAG = 'microcredential';
+
+/**
+ * Reads the gradebook, evaluates every credential of a course and records the outcome: a decision
+ * (with the gradebook evidence it was made on) whenever a verdict or its evidence changes, and one
+ * award per learner per revision when qualified. If the LMS cannot be read in full, nothing is
+ * decided and the course's sync status says when the next attempt is due.
+ */
+export class AwardingService {
+  constructor(
+    private readonly db: Db,
+    private readonly clients: GradebookClients,
+    private readonly logger: Logger,
+    private readonly retryDelayMs = 5 * 60_000,
+  ) {}
+
+  async courseServices(contextRef: string): Promise<CourseServices | undefined> {
+    const row = await this.db.selectFrom('lti_context as c')
+      .leftJoin('platform_registration as p', (j) => j.onRef('p.issuer', '=', 'c.issuer').onRef('p.client_id', '=', 'c.client_id'))
+      .select(['c.id', 'c.issuer', 'c.client_id', 'p.product_family', 'c.ags_lineitems_url', 'c.nrps_memberships_url'])
+      .where('c.id', '=', contextRef).executeTakeFirst();
+    return row && {
+      contextRef: row.id, issuer: row.issuer, clientId: row.client_id, productFamily: row.product_family ?? null,
+      lineItemsUrl: row.ags_lineitems_url, membershipsUrl: row.nrps_memberships_url,
+    };
+  }
+
+  /** At a learner's launch: only that learner's results (AGS user_id filter). */
+  async evaluateLearner(contextRef: string, userId: string): Promise<RunOutcome> {
+    const course = await this.courseServices(contextRef);
+    const credentials = await this.courseCredentials(contextRef);
+    if (!course?.lineItemsUrl || credentials.length === 0) return { ok: true, fetchedAt: new Date().toISOString(), standings: [], newAwards: 0, requests: 0 };
+    const records = await this.learnerRecords(course, credentials, [userId]);
+    try {
+      const { snapshot, stats } = await this.client(course).fetchLearnerSnapshot({
+        lineItemsUrl: course.lineItemsUrl, userId, heldCredentials: records.held.get(userId) ?? [], staffApprovals: records.approvals.get(userId) ?? [],
+      });
+      const outcome = await this.decide(course, credentials, [snapshot], new Map(), 'launch');
+      return { ok: true, fetchedAt: snapshot.fetchedAt, ...outcome, requests: stats.requests };
+    } catch (err) {
+      if (err instanceof GradebookError) return this.failed(course, err);
+      throw err;
+    }
+  }
+
+  /** The whole course: roster, every result, every learner. */
+  async syncCourse(contextRef: string, trigger: Exclude<RunTrigger, 'launch'>): Promise<RunOutcome> {
+    const course = await this.courseServices(contextRef);
+    if (!course) throw new Error(`unknown course ${contextRef}`);
+    const credentials = await this.courseCredentials(contextRef);
+    if (!course.lineItemsUrl || !course.membershipsUrl) {
+      return this.failed(course, new GradebookError('not_found', '/', 0, undefined, 'the LMS has not offered its gradebook (AGS) and roster (NRPS) services for this course'));
+    }
+    let gradebook;
+    try {
+      gradebook = await this.client(course).fetchCourseGradebook({ lineItemsUrl: course.lineItemsUrl, membershipsUrl: course.membershipsUrl });
+    } catch (err) {
+      if (err instanceof GradebookError) return this.failed(course, err);
+      throw err;
+    }
+    const learnerIds = gradebook.members.map((m) => m.userId);
+    const records = await this.learnerRecords(course, credentials, learnerIds);
+    const snapshots = learnerSnapshots(gradebook, { heldCredentials: records.held, staffApprovals: records.approvals });
+    const members = new Map(gradebook.members.map((m) => [m.userId, m]));
+    const outcome = await this.decide(course, credentials, snapshots, members, trigger);
+    await this.db.insertInto('course_sync').values({ context_ref: course.contextRef, last_attempt_at: new Date(), last_success_at: new Date(), last_error: null, next_attempt_at: null })
+      .onConflict((oc) => oc.column('context_ref').doUpdateSet({ last_attempt_at: new Date(), last_success_at: new Date(), last_error: null, next_attempt_at: null }))
+      .execute();
+    this.logger.info({ contextRef, trigger, learners: snapshots.length, newAwards: outcome.newAwards, requests: gradebook.stats.requests }, 'course gradebook synced');
+    return { ok: true, fetchedAt: gradebook.fetchedAt, ...outcome, requests: gradebook.stats.requests };
+  }
+
+  private client(course: CourseServices) {
+    return this.clients.forPlatform(course.issuer, course.clientId, course.productFamily);
+  }
+
+  private async failed(course: CourseServices, err: GradebookError): Promise<RunOutcome> {
+    const nextAttemptAt = new Date(Date.now() + this.retryDelayMs);
+    const values = { last_attempt_at: new Date(), last_error: `${err.kind}: ${err.message}`, next_attempt_at: nextAttemptAt };
+    await this.db.insertInto('course_sync').values({ context_ref: course.contextRef, last_success_at: null, ...values })
+      .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
+    this.logger.warn({ contextRef: course.contextRef, kind: err.kind, path: err.path, attempts: err.attempts }, 'gradebook could not be read; nothing decided');
+    return { ok: false, error: err.kind, nextAttemptAt };
+  }
+
+  /** Current revisions, compiled, prerequisites first so an award earned in this run counts for the next. */
+  private async courseCredentials(contextRef: string): Promise<CourseCredential[]> {
+    const rows = await this.db.selectFrom('credential as c')
+      .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
+      .select(['c.id', 'c.current_revision', 'c.write_back_line_item_url', 'r.definition', 'r.criteria'])
+      .where('c.context_ref', '=', contextRef).orderBy('c.created_at').execute();
+    const credentials = rows.map((r) => ({
+      id: r.id,
+      revision: r.current_revision,
+      definition: r.definition as unknown as Definition,
+      compiled: compileCriteria(r.criteria as Criteria),
+      prerequisites: prerequisitesOf(r.criteria as Criteria),
+      writeBackLineItemUrl: r.write_back_line_item_url,
+    }));
+    const ordered: CourseCredential[] = [];
+    const placed = new Set<string>();
+    const visit = (c: CourseCredential, path: Set<string>) => {
+      if (placed.has(c.id) || path.has(c.id)) return;
+      path.add(c.id);
+      for (const p of c.prerequisites) {
+        const dep = credentials.find((d) => d.id === p);
+        if (dep) visit(dep, path);
+      }
+      placed.add(c.id);
+      ordered.push(c);
+    };
+    for (const c of credentials) visit(c, new Set());
+    return ordered;
+  }
+
+  /** Awards each learner holds from this platform's credentials, and staff approvals in this course. */
+  private async learnerRecords(course: CourseServices, credentials: CourseCredential[], userIds: string[]) {
+    const held = new Map<string, string[]>();
+    const approvals = new Map<string, string[]>();
+    for (let i = 0; i < userIds.length; i += CHUNK) {
+      const users = userIds.slice(i, i + CHUNK);
+      const awards = await this.db.selectFrom('award as a')
+        .innerJoin('credential as c', 'c.id', 'a.credential_id')
+        .innerJoin('lti_context as x', 'x.id', 'c.context_ref')
+        .select(['a.user_id', 'a.credential_id'])
+        .where('x.issuer', '=', course.issuer).where('x.client_id', '=', course.clientId).where('a.user_id', 'in', users)
+        .execute();
+      for (const a of awards) held.set(a.user_id, [...(held.get(a.user_id) ?? []), a.credential_id]);
+      if (credentials.length) {
+        const approved = await this.db.selectFrom('staff_approval').select(['user_id', 'credential_id'])
+          .where('credential_id', 'in', credentials.map((c) => c.id)).where('user_id', 'in', users).execute();
+        for (const a of approved) approvals.set(a.user_id, [...(approvals.get(a.user_id) ?? []), a.credential_id]);
+      }
+    }
+    return { held, approvals };
+  }
+
+  private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger) {
+    const standings: Standing[] = [];
+    let newAwards = 0;
+    const lineItems = snapshots[0]?.lineItems ?? [];
+    const fetchedAt = snapshots[0]?.fetchedAt ?? new Date().toISOString();
+    for (let i = 0; i < snapshots.length; i += CHUNK) {
+      const chunk = snapshots.slice(i, i + CHUNK);
+      const evaluated = chunk.flatMap((snapshot) => {
+        const held = new Set(snapshot.heldCredentials);
+        return credentials.map((credential) => {
+          const evaluation = credential.compiled.evaluate(credential.id, { ...snapshot, heldCredentials: [...held] });
+          if (evaluation.qualified) held.add(credential.id);
+          return { credential, snapshot, evaluation, hash: evidenceHash(snapshot, evaluation) };
+        });
+      });
+      const awardedNow = await this.db.transaction().execute(async (trx) => {
+        await storeGradebook(trx, course.contextRef, chunk, members, lineItems, fetchedAt);
+        const users = chunk.map((s) => s.userId);
+        const latest = await trx.selectFrom('award_decision')
+          .distinctOn(['credential_id', 'user_id'])
+          .select(['id', 'credential_id', 'user_id', 'revision', 'evidence_hash'])
+          .where('credential_id', 'in', credentials.map((c) => c.id)).where('user_id', 'in', users)
+          .orderBy('credential_id').orderBy('user_id').orderBy('decided_at', 'desc').orderBy('id', 'desc')
+          .execute();
+        const latestBy = new Map(latest.map((d) => [`${d.credential_id}\n${d.user_id}`, d]));
+        const existingAwards = await trx.selectFrom('award').select(['credential_id', 'revision', 'user_id'])
+          .where('credential_id', 'in', credentials.map((c) => c.id)).where('user_id', 'in', users).execute();
+        const awarded = new Set(existingAwards.map((a) => `${a.credential_id}\n${a.revision}\n${a.user_id}`));
+        const fresh: Array<{ credential: CourseCredential; userId: string }> = [];
+        for (const e of evaluated) {
+          const key = `${e.credential.id}\n${e.snapshot.userId}`;
+          const hasAward = awarded.has(`${e.credential.id}\n${e.credential.revision}\n${e.snapshot.userId}`);
+          let decisionId = latestBy.get(key)?.revision === e.credential.revision && latestBy.get(key)?.evidence_hash === e.hash ? latestBy.get(key)!.id : undefined;
+          if (!decisionId) {
+            ({ id: decisionId } = await trx.insertInto('award_decision').values({
+              credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, qualified: e.evaluation.qualified,
+              evaluation: JSON.stringify(e.evaluation), evidence: JSON.stringify(evidenceOf(e.snapshot)), trigger, evidence_hash: e.hash,
+            }).returning('id').executeTakeFirstOrThrow());
+          }
+          if (e.evaluation.qualified && !hasAward) {
+            const inserted = await trx.insertInto('award').values({ credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, decision_id: decisionId })
+              .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
+            if (inserted) fresh.push({ credential: e.credential, userId: e.snapshot.userId });
+          }
+          standings.push({
+            credentialId: e.credential.id, revision: e.credential.revision, userId: e.snapshot.userId,
+            qualified: e.evaluation.qualified, awarded: hasAward || e.evaluation.qualified, evaluation: e.evaluation,
+          });
+        }
+        return fresh;
+      });
+      newAwards += awardedNow.length;
+    }
+    await this.writeBack(course, credentials);
+    return { standings, newAwards };
+  }
+
+  /** Scores "Micro-credential: <name>" in the LMS gradebook for awards not yet written; retried on later runs. */
+  private async writeBack(course: CourseServices, credentials: CourseCredential[]): Promise<void> {
+    if (!course.lineItemsUrl) return;
+    const client = this.client(course);
+    for (const credential of credentials.filter((c) => c.definition.writeBackToGradebook)) {
+      const pending = await this.db.selectFrom('award').select(['user_id', 'revision', 'awarded_at'])
+        .where('credential_id', '=', credential.id).where('written_back_at', 'is', null).execute();
+      if (!pending.length) continue;
+      try {
+        let lineItemUrl = credential.writeBackLineItemUrl;
+        if (!lineItemUrl) {
+          lineItemUrl = (await client.ensureLineItem(course.lineItemsUrl, {
+            label: `Micro-credential: ${credential.definition.name}`, scoreMaximum: 1, resourceId: credential.id, tag: WRITE_BACK_TAG,
+          })).id;
+          await this.db.updateTable('credential').set({ write_back_line_item_url: lineItemUrl }).where('id', '=', credential.id).execute();
+        }
+        for (const award of pending) {
+          await client.postScore(lineItemUrl, { userId: award.user_id, scoreGiven: 1, scoreMaximum: 1, timestamp: award.awarded_at.toISOString() });
+          await this.db.updateTable('award').set({ written_back_at: new Date() })
+            .where('credential_id', '=', credential.id).where('revision', '=', award.revision).where('user_id', '=', award.user_id).execute();
+        }
+      } catch (err) {
+        if (!(err instanceof GradebookError)) throw err;
+        this.logger.warn({ credentialId: credential.id, kind: err.kind, path: err.path }, 'award write-back failed; it is retried on the next run');
+      }
+    }
+  }
+}
+
+/** What a decision was made on: the learner's results and the columns they belong to. */
+function evidenceOf(snapshot: LearnerSnapshot) {
+  const used = new Set(Object.keys(snapshot.results));
+  return {
+    fetchedAt: snapshot.fetchedAt,
+    lineItems: snapshot.lineItems.filter((li) => used.has(li.id)).map((li) => ({ id: li.id, label: li.label, scoreMaximum: li.scoreMaximum })),
+    results: snapshot.results,
+    heldCredentials: snapshot.heldCredentials,
+    staffApprovals: snapshot.staffApprovals,
+  };
+}
+
+function evidenceHash(snapshot: LearnerSnapshot, evaluation: Evaluation): string {
+  return createHash('sha256').update(JSON.stringify([evaluation.qualified, snapshot.results, snapshot.heldCredentials, snapshot.staffApprovals])).digest('base64url');
+}
+
+/** The gradebook as read, so pages show it without calling the LMS. */
+async function storeGradebook(trx: Transaction<Tables>, contextRef: string, snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, lineItems: GradebookLineItem[], fetchedAt: string) {
+  await trx.insertInto('course_gradebook').values({ context_ref: contextRef, fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) })
+    .onConflict((oc) => oc.column('context_ref').doUpdateSet({ fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) }))
+    .execute();
+  if (!snapshots.length) return;
+  await trx.insertInto('learner_gradebook').values(snapshots.map((s) => ({
+    context_ref: contextRef, user_id: s.userId, fetched_at: new Date(s.fetchedAt), results: JSON.stringify(s.results),
+    member: members.has(s.userId) ? JSON.stringify(members.get(s.userId)) : null,
+  }))).onConflict((oc) => oc.columns(['context_ref', 'user_id']).doUpdateSet({
+    fetched_at: sql`excluded.fetched_at`, results: sql`excluded.results`, member: sql`coalesce(excluded.member, learner_gradebook.member)`,
+  })).execute();
+}

@@ -1,0 +1,86 @@
+import { sql } from 'kysely';
+import { explain } from '../criteria/describe.js';
+import type { Evaluation } from '../criteria/index.js';
+import type { RunOutcome } from '../credentials/awarding.js';
+import type { Definition } from '../credentials/definition-schema.js';
+import type { Db } from '../db/database.js';
+import type { Language } from './i18n.js';
+
+export interface LearnerCredentialView {
+  name: string;
+  description: string;
+  qualified: boolean;
+  awarded: boolean;
+  percent: number;
+  reasons: string[];
+}
+
+export interface GradebookNotice {
+  /** The LMS could not be read just now; what is shown comes from the last successful read. */
+  unreachable: boolean;
+  nextAttemptAt: Date | null;
+  fetchedAt: Date | null;
+}
+
+/** A learner's credentials in a course: the fresh run's verdicts, or the last recorded ones when the LMS failed. */
+export async function learnerCredentials(db: Db, contextRef: string, userId: string, outcome: RunOutcome, lang: Language): Promise<{ credentials: LearnerCredentialView[]; notice: GradebookNotice }> {
+  const credentials = await db.selectFrom('credential as c')
+    .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
+    .leftJoin('award as a', (j) => j.onRef('a.credential_id', '=', 'c.id').on('a.user_id', '=', userId))
+    .select(['c.id', 'r.definition', sql<boolean>`a.user_id is not null`.as('awarded')])
+    .where('c.context_ref', '=', contextRef).orderBy('c.created_at').execute();
+  const notice = async (): Promise<GradebookNotice> => {
+    const last = await db.selectFrom('learner_gradebook').select('fetched_at').where('context_ref', '=', contextRef).where('user_id', '=', userId).executeTakeFirst();
+    return { unreachable: !outcome.ok, nextAttemptAt: outcome.ok ? null : outcome.nextAttemptAt, fetchedAt: last?.fetched_at ?? null };
+  };
+  if (credentials.length === 0) return { credentials: [], notice: await notice() };
+  const fresh = new Map(outcome.ok ? outcome.standings.filter((s) => s.userId === userId).map((s) => [s.credentialId, s.evaluation]) : []);
+  const recorded = fresh.size ? new Map<string, Evaluation>() : new Map(
+    (await db.selectFrom('award_decision').distinctOn('credential_id').select(['credential_id', 'evaluation'])
+      .where('user_id', '=', userId).where('credential_id', 'in', credentials.map((c) => c.id))
+      .orderBy('credential_id').orderBy('decided_at', 'desc').execute()).map((d) => [d.credential_id, d.evaluation as unknown as Evaluation]),
+  );
+  return {
+    credentials: credentials.map((c) => {
+      const definition = c.definition as unknown as Definition;
+      const evaluation = fresh.get(c.id) ?? recorded.get(c.id);
+      return {
+        name: definition.name,
+        description: definition.description,
+        qualified: evaluation?.qualified ?? false,
+        awarded: c.awarded,
+        percent: Math.floor((evaluation?.progress.progress ?? 0) * 100),
+        reasons: evaluation ? explain(evaluation).reasons[lang] : [],
+      };
+    }),
+    notice: await notice(),
+  };
+}
+
+export interface StaffCredentialView {
+  id: string;
+  name: string;
+  revision: number;
+  qualified: number;
+  awarded: number;
+}
+
+/** The course's credentials with how many learners qualify now and how many hold an award. */
+export async function staffCredentials(db: Db, contextRef: string): Promise<{ credentials: StaffCredentialView[]; sync: { lastSuccessAt: Date | null; lastError: string | null; nextAttemptAt: Date | null } | null }> {
+  const rows = await db.selectFrom('credential as c')
+    .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
+    .select((eb) => [
+      'c.id', 'c.current_revision', 'r.definition',
+      eb.selectFrom('award as a').select(sql<number>`count(*)::int`.as('n')).whereRef('a.credential_id', '=', 'c.id').as('awarded'),
+      eb.selectFrom(
+        eb.selectFrom('award_decision as d').distinctOn('d.user_id').select(['d.qualified'])
+          .whereRef('d.credential_id', '=', 'c.id').orderBy('d.user_id').orderBy('d.decided_at', 'desc').as('latest'),
+      ).select(sql<number>`count(*) filter (where latest.qualified)::int`.as('n')).as('qualified'),
+    ])
+    .where('c.context_ref', '=', contextRef).orderBy('c.created_at').execute();
+  const sync = await db.selectFrom('course_sync').selectAll().where('context_ref', '=', contextRef).executeTakeFirst();
+  return {
+    credentials: rows.map((r) => ({ id: r.id, name: (r.definition as unknown as Definition).name, revision: r.current_revision, qualified: r.qualified ?? 0, awarded: r.awarded ?? 0 })),
+    sync: sync ? { lastSuccessAt: sync.last_success_at, lastError: sync.last_error, nextAttemptAt: sync.next_attempt_at } : null,
+  };
+}
