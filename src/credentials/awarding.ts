@@ -194,9 +194,15 @@ export class AwardingService {
       const evaluated = chunk.flatMap((snapshot) => {
         const held = new Set(snapshot.heldCredentials);
         return credentials.map((credential) => {
-          const evaluation = credential.compiled.evaluate(credential.id, { ...snapshot, heldCredentials: [...held] });
+          // Only what this credential's verdict depends on, so evidence is stable from run to run.
+          const basis: LearnerSnapshot = {
+            ...snapshot,
+            heldCredentials: credential.prerequisites.filter((p) => held.has(p)).sort(),
+            staffApprovals: snapshot.staffApprovals.filter((a) => a === credential.id),
+          };
+          const evaluation = credential.compiled.evaluate(credential.id, basis);
           if (evaluation.qualified) held.add(credential.id);
-          return { credential, snapshot, evaluation, hash: evidenceHash(snapshot, evaluation) };
+          return { credential, snapshot: basis, evaluation, hash: evidenceHash(basis, evaluation) };
         });
       });
       const awardedNow = await this.db.transaction().execute(async (trx) => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { jsonPointer, type CriteriaError } from '../criteria/index.js';
+import type { CriteriaError } from '../criteria/index.js';
 
 /**
  * What an instructor says a micro-credential is: everything an Open Badges 3.0 Achievement needs,
@@ -67,10 +67,3 @@ export type Definition = z.output<typeof definitionSchema>;
 
 /** A field-level validation error: the JSON pointer to the field and what is wrong with it. */
 export type FieldError = CriteriaError;
-
-export function zodFieldErrors(error: z.ZodError, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] {
-  return error.issues.map((issue) => ({
-    path: jsonPointer([...prefix, ...issue.path]),
-    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
-  }));
-}

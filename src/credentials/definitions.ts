@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import { parseCriteria, prerequisitesOf, validateAgainstGradebook, type Criteria } from '../criteria/index.js';
+import { parseCriteria, prerequisitesOf, validateAgainstGradebook, zodErrors, type Criteria } from '../criteria/index.js';
 import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/database.js';
 import type { GradebookLineItem } from '../gradebook/types.js';
-import { definitionSchema, zodFieldErrors, type Definition, type FieldError } from './definition-schema.js';
+import { definitionSchema, type Definition, type FieldError } from './definition-schema.js';
 
 /** A course as the tool keys it: platform + deployment + context, through lti_context. */
 export interface CourseRef {
@@ -105,11 +105,11 @@ export class DefinitionService {
 
   private async validate(course: CourseRef, input: unknown, lineItems: GradebookLineItem[], selfId: string | undefined): Promise<{ ok: true; definition: Definition; criteria: Criteria } | { ok: false; errors: FieldError[] }> {
     const outer = submission.safeParse(input);
-    if (!outer.success) return { ok: false, errors: zodFieldErrors(outer.error) };
+    if (!outer.success) return { ok: false, errors: zodErrors(outer.error) };
     const definition = definitionSchema.safeParse(outer.data.definition);
     const criteria = parseCriteria(outer.data.criteria);
     const errors = [
-      ...(definition.success ? [] : zodFieldErrors(definition.error, ['definition'])),
+      ...(definition.success ? [] : zodErrors(definition.error, ['definition'])),
       ...(criteria.ok ? [] : criteria.errors.map((e) => ({ ...e, path: `/criteria${e.path === '/' ? '' : e.path}` }))),
     ];
     if (!definition.success || !criteria.ok) return { ok: false, errors };

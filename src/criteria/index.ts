@@ -6,6 +6,7 @@ export {
   criteriaSchema,
   parseCriteria,
   jsonPointer,
+  zodErrors,
   selectorKind,
   MAX_CHILDREN,
   MAX_DEPTH,

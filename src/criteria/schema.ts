@@ -284,11 +284,12 @@ export type ParsedCriteria = { ok: true; criteria: Criteria } | { ok: false; err
 export function parseCriteria(input: unknown): ParsedCriteria {
   const parsed = criteriaSchema.safeParse(input);
   if (parsed.success) return { ok: true, criteria: parsed.data };
-  return {
-    ok: false,
-    // One error per unknown field, pointing at the field itself.
-    errors: parsed.error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({ path: jsonPointer([...issue.path, key]), message: 'unknown field' }))
-      : [{ path: jsonPointer(issue.path), message: issue.message }]),
-  };
+  return { ok: false, errors: zodErrors(parsed.error) };
+}
+
+/** Validation errors with JSON pointers; one per unknown field, pointing at the field itself. */
+export function zodErrors(error: z.ZodError, prefix: ReadonlyArray<PropertyKey> = []): CriteriaError[] {
+  return error.issues.flatMap((issue) => issue.code === 'unrecognized_keys'
+    ? issue.keys.map((key) => ({ path: jsonPointer([...prefix, ...issue.path, key]), message: 'unknown field' }))
+    : [{ path: jsonPointer([...prefix, ...issue.path]), message: issue.message }]);
 }
