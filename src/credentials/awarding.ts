@@ -74,6 +74,17 @@ export class AwardingService {
     };
   }
 
+  /** The course's gradebook columns, read now (definitions are checked against them) and kept. */
+  async courseLineItems(contextRef: string): Promise<GradebookLineItem[]> {
+    const course = await this.courseServices(contextRef);
+    if (!course?.lineItemsUrl) return [];
+    const lineItems = await this.client(course).listLineItems(course.lineItemsUrl);
+    const values = { fetched_at: new Date(), line_items: JSON.stringify(lineItems) };
+    await this.db.insertInto('course_gradebook').values({ context_ref: contextRef, ...values })
+      .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
+    return lineItems;
+  }
+
   /** At a learner's launch: only that learner's results (AGS user_id filter). */
   async evaluateLearner(contextRef: string, userId: string): Promise<RunOutcome> {
     const course = await this.courseServices(contextRef);

@@ -14,6 +14,7 @@ import { GradebookClients } from '../gradebook/client.js';
 import { createLtiProvider } from '../lti/provider.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
+import { apiRoutes } from './api-routes.js';
 import { launchRoutes } from './launch-routes.js';
 import { publicRoutes } from './public-routes.js';
 import { launchRejecter, renderError } from './render.js';
@@ -73,8 +74,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
   launchRoutes({ lti, db: database.db, platforms, awarding, logger, publicUrl: config.publicUrl });
+  apiRoutes({ lti, db: database.db, definitions, awarding });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
-  app.use((req, res, next) => (req.path.startsWith('/lti/') || req.path.startsWith('/app/') ? lti.app(req, res, next) : next()));
+  const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
+  app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
 
   app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: express.NextFunction) => {

@@ -25,14 +25,18 @@ export class LtiBrowser {
 
   constructor(private readonly acceptLanguage = 'en') {}
 
-  async fetch(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
-    const headers: Record<string, string> = { 'accept-language': this.acceptLanguage, accept: 'text/html' };
+  async fetch(url: string, init: { method?: string; form?: Record<string, string>; json?: unknown; rawJson?: string; bearer?: string } = {}): Promise<Response> {
+    const api = init.json !== undefined || init.rawJson !== undefined || init.bearer !== undefined;
+    const headers: Record<string, string> = { 'accept-language': this.acceptLanguage, accept: api ? 'application/json' : 'text/html' };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
     if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    if (init.json !== undefined || init.rawJson !== undefined) headers['content-type'] = 'application/json';
+    if (init.bearer) headers.authorization = `Bearer ${init.bearer}`;
+    const body = init.form ? new URLSearchParams(init.form).toString() : init.json !== undefined ? JSON.stringify(init.json) : init.rawJson ?? null;
     const res = await fetch(url, {
-      method: init.method ?? (init.form ? 'POST' : 'GET'),
+      method: init.method ?? (body !== null ? 'POST' : 'GET'),
       headers,
-      body: init.form ? new URLSearchParams(init.form).toString() : null,
+      body,
       redirect: 'manual',
     });
     for (const c of res.headers.getSetCookie()) {

@@ -1,0 +1,128 @@
+import express, { type Request, type Response } from 'express';
+import type { LtijsIdToken, LtijsProvider } from 'ltijs';
+import { z } from 'zod';
+import type { AwardingService } from '../credentials/awarding.js';
+import { CredentialNotFoundError, type CourseRef, type DefinitionService, type Saved } from '../credentials/definitions.js';
+import type { Db } from '../db/database.js';
+import { GradebookError } from '../gradebook/errors.js';
+import { mapRoles } from '../lti/roles.js';
+import { handle } from './async-handler.js';
+import { requestLanguage } from './render.js';
+import { translator } from './i18n.js';
+
+interface Deps {
+  lti: LtijsProvider;
+  db: Db;
+  definitions: DefinitionService;
+  awarding: AwardingService;
+}
+
+const MAX_JSON = '256kb';
+
+/** JSON errors carry a stable code and a message in the user's language. */
+function fail(req: Request, res: Response, status: number, code: string, extra: Record<string, unknown> = {}) {
+  res.status(status).json({ error: code, message: translator(requestLanguage(req, res))(`api.${code}`, extra as Record<string, string>), ...extra });
+}
+
+/**
+ * The JSON API under /api/v1, authenticated by the launch's ltik (ltijs checks it before these
+ * handlers run). Everything is scoped to the course of that launch: an id from another course or
+ * platform is simply not found.
+ */
+export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
+  const json = express.json({ limit: MAX_JSON });
+
+  async function launchCourse(res: Response): Promise<CourseRef | undefined> {
+    const token = res.locals.token as LtijsIdToken;
+    const contextId = token.platformContext.context?.id;
+    if (!contextId) return undefined;
+    const row = await db.selectFrom('lti_context').select('id')
+      .where('issuer', '=', token.iss).where('client_id', '=', token.clientId)
+      .where('deployment_id', '=', token.deploymentId).where('context_id', '=', contextId).executeTakeFirst();
+    return row && { contextRef: row.id, issuer: token.iss, clientId: token.clientId };
+  }
+
+  const isStaff = (res: Response) => mapRoles((res.locals.token as LtijsIdToken).platformContext.roles ?? []).staff;
+
+  /** Wraps a handler with the course lookup, the staff check and the shared error answers. */
+  const route = (staffOnly: boolean, fn: (req: Request, res: Response, course: CourseRef) => Promise<unknown>) => handle(async (req: Request, res: Response) => {
+    const course = await launchCourse(res);
+    if (!course) return fail(req, res, 404, 'no_course');
+    if (staffOnly && !isStaff(res)) return fail(req, res, 403, 'staff_only');
+    try {
+      return await fn(req, res, course);
+    } catch (err) {
+      if (err instanceof CredentialNotFoundError) return fail(req, res, 404, 'not_found');
+      if (err instanceof GradebookError) return fail(req, res, 503, 'lms_unreachable', { detail: err.kind });
+      throw err;
+    }
+  });
+
+  const answerSaved = (req: Request, res: Response, saved: Saved, created: boolean) => {
+    if (!saved.ok) return fail(req, res, 400, 'invalid', { errors: saved.errors });
+    return res.status(created ? 201 : 200).json(saved.credential);
+  };
+
+  lti.app.get('/api/v1/credentials', route(false, async (_req, res, course) => {
+    res.json({ credentials: await definitions.list(course) });
+  }));
+
+  lti.app.get('/api/v1/credentials/:id', route(false, async (req, res, course) => {
+    res.json(await definitions.get(course, String(req.params.id)));
+  }));
+
+  lti.app.post('/api/v1/credentials', json, route(true, async (req, res, course) => {
+    const lineItems = await awarding.courseLineItems(course.contextRef);
+    answerSaved(req, res, await definitions.create(course, req.body, lineItems, (res.locals.token as LtijsIdToken).user), true);
+  }));
+
+  lti.app.put('/api/v1/credentials/:id', json, route(true, async (req, res, course) => {
+    await definitions.get(course, String(req.params.id));
+    const lineItems = await awarding.courseLineItems(course.contextRef);
+    answerSaved(req, res, await definitions.update(course, String(req.params.id), req.body, lineItems, (res.locals.token as LtijsIdToken).user), false);
+  }));
+
+  const copyRequest = z.object({ fromCourse: z.string().min(1), credentialId: z.string().uuid() }).strict();
+  lti.app.post('/api/v1/credentials/copy', json, route(true, async (req, res, course) => {
+    const body = copyRequest.safeParse(req.body);
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: body.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
+    // The source is another course of the same platform, named by its LMS context id.
+    const source = await db.selectFrom('lti_context').select('id')
+      .where('issuer', '=', course.issuer).where('client_id', '=', course.clientId).where('context_id', '=', body.data.fromCourse).executeTakeFirst();
+    if (!source) return fail(req, res, 404, 'not_found');
+    const lineItems = await awarding.courseLineItems(course.contextRef);
+    answerSaved(req, res, await definitions.copy({ ...course, contextRef: source.id }, body.data.credentialId, course, lineItems, (res.locals.token as LtijsIdToken).user), true);
+  }));
+
+  const approval = z.object({ userId: z.string().min(1).max(255), note: z.string().max(1000).optional() }).strict();
+  lti.app.post('/api/v1/credentials/:id/approvals', json, route(true, async (req, res, course) => {
+    const credential = await definitions.get(course, String(req.params.id));
+    const body = approval.safeParse(req.body);
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: body.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
+    await db.insertInto('staff_approval').values({ credential_id: credential.id, user_id: body.data.userId, approved_by: (res.locals.token as LtijsIdToken).user, note: body.data.note ?? null })
+      .onConflict((oc) => oc.columns(['credential_id', 'user_id']).doNothing()).execute();
+    res.status(201).json({ credentialId: credential.id, userId: body.data.userId });
+  }));
+
+  /** On instructor demand: read the whole course now and decide. */
+  lti.app.post('/api/v1/course/sync', route(true, async (req, res, course) => {
+    const outcome = await awarding.syncCourse(course.contextRef, 'course_sync');
+    if (!outcome.ok) return fail(req, res, 503, 'lms_unreachable', { detail: outcome.error, nextAttemptAt: outcome.nextAttemptAt.toISOString() });
+    const learners = new Set(outcome.standings.map((s) => s.userId)).size;
+    res.json({ fetchedAt: outcome.fetchedAt, learners, qualified: outcome.standings.filter((s) => s.qualified).length, newAwards: outcome.newAwards, lmsRequests: outcome.requests });
+  }));
+
+  /** Progress: a learner sees their own; staff see everyone's, as last decided. */
+  lti.app.get('/api/v1/progress', route(false, async (_req, res, course) => {
+    const token = res.locals.token as LtijsIdToken;
+    const staff = isStaff(res);
+    let query = db.selectFrom('award_decision as d')
+      .innerJoin('credential as c', 'c.id', 'd.credential_id')
+      .distinctOn(['d.credential_id', 'd.user_id'])
+      .select(['d.credential_id', 'd.user_id', 'd.revision', 'd.qualified', 'd.evaluation', 'd.decided_at'])
+      .where('c.context_ref', '=', course.contextRef);
+    if (!staff) query = query.where('d.user_id', '=', token.user);
+    const rows = await query.orderBy('d.credential_id').orderBy('d.user_id').orderBy('d.decided_at', 'desc').orderBy('d.id', 'desc').execute();
+    res.json({ progress: rows.map((r) => ({ credentialId: r.credential_id, userId: r.user_id, revision: r.revision, qualified: r.qualified, decidedAt: r.decided_at, evaluation: r.evaluation })) });
+  }));
+}
