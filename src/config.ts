@@ -30,6 +30,8 @@ const envSchema = z.object({
     .describe(`one of ${LOG_LEVELS.join(', ')}`),
   LTI_DYNREG_AUTO_ACTIVATE: booleanFlag.default(false)
     .describe('true or false'),
+  COURSE_SYNC_CRON: z.string().regex(/^(off|(\S+\s+){4}\S+)$/).default('*/30 * * * *')
+    .describe('a five-field cron expression for the background gradebook sync, e.g. */30 * * * *, or off'),
   TOOL_NAME: z.string().min(1).max(100).default('Micro-credentials')
     .describe('the tool name shown to LMS admins, at most 100 characters'),
 });
@@ -44,6 +46,8 @@ export interface Config {
   ltiEncryptionKey: string;
   logLevel: (typeof LOG_LEVELS)[number];
   dynRegAutoActivate: boolean;
+  /** When every course with credentials is read again in the background; undefined: never. */
+  courseSyncCron: string | undefined;
   toolName: string;
 }
 
@@ -87,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ltiEncryptionKey: resolveEncryptionKey(v.LTI_ENCRYPTION_KEY, dataDir, embedded),
       logLevel: v.LOG_LEVEL,
       dynRegAutoActivate: v.LTI_DYNREG_AUTO_ACTIVATE,
+      courseSyncCron: v.COURSE_SYNC_CRON === 'off' ? undefined : v.COURSE_SYNC_CRON,
       toolName: v.TOOL_NAME,
     };
   } catch (err) {

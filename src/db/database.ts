@@ -20,6 +20,8 @@ export interface Database {
   mode: 'embedded' | 'server';
   db: Db;
   sequelize: SequelizeTarget;
+  /** How other PostgreSQL clients (the job queue) reach the same database. */
+  connection: pg.PoolConfig;
   /** Answers when PostgreSQL does; used by /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +90,7 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
     mode: config.databaseUrl ? 'server' : 'embedded',
     db,
     sequelize: target.sequelize,
+    connection: { ...target.pool, max: undefined },
     ping: async () => {
       await sql`select 1`.execute(db);
     },

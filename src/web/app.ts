@@ -10,6 +10,7 @@ import { launchGuard, loginGuard } from '../lti/launch-security.js';
 import { PlatformService } from '../lti/platforms.js';
 import { AwardingService } from '../credentials/awarding.js';
 import { DefinitionService } from '../credentials/definitions.js';
+import { SyncScheduler } from '../credentials/scheduler.js';
 import { GradebookClients } from '../gradebook/client.js';
 import { createLtiProvider } from '../lti/provider.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
@@ -25,7 +26,8 @@ export interface App {
   platforms: PlatformService;
   definitions: DefinitionService;
   awarding: AwardingService;
-  /** Stops ltijs' database work; the caller closes the HTTP server and the database. */
+  scheduler: SyncScheduler;
+  /** Stops background jobs and ltijs' database work; the caller closes the HTTP server and the database. */
   close(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const platforms = new PlatformService(lti, database.db);
   const definitions = new DefinitionService(database.db);
   const awarding = new AwardingService(database.db, new GradebookClients(lti), logger);
+  const scheduler = await SyncScheduler.start(database, awarding, logger, config.courseSyncCron);
   const app = express();
   // Pages render from ltijs' own express app too (after its session check), so both need the views.
   for (const a of [app, lti.app]) {
@@ -93,6 +96,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
     platforms,
     definitions,
     awarding,
-    close: () => lti.Database.Close(),
+    scheduler,
+    close: async () => {
+      await scheduler.stop();
+      await lti.Database.Close();
+    },
   };
 }
