@@ -79,9 +79,7 @@ export class AwardingService {
     const course = await this.courseServices(contextRef);
     if (!course?.lineItemsUrl) return [];
     const lineItems = await this.client(course).listLineItems(course.lineItemsUrl);
-    const values = { fetched_at: new Date(), line_items: JSON.stringify(lineItems) };
-    await this.db.insertInto('course_gradebook').values({ context_ref: contextRef, ...values })
-      .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
+    await storeCourseColumns(this.db, contextRef, lineItems, new Date().toISOString());
     return lineItems;
   }
 
@@ -198,8 +196,7 @@ export class AwardingService {
   private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger) {
     const standings: Standing[] = [];
     let newAwards = 0;
-    const lineItems = snapshots[0]?.lineItems ?? [];
-    const fetchedAt = snapshots[0]?.fetchedAt ?? new Date().toISOString();
+    if (snapshots[0]) await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
     for (let i = 0; i < snapshots.length; i += CHUNK) {
       const chunk = snapshots.slice(i, i + CHUNK);
       const evaluated = chunk.flatMap((snapshot) => {
@@ -217,7 +214,7 @@ export class AwardingService {
         });
       });
       const awardedNow = await this.db.transaction().execute(async (trx) => {
-        await storeGradebook(trx, course.contextRef, chunk, members, lineItems, fetchedAt);
+        await storeLearnerResults(trx, course.contextRef, chunk, members);
         const users = chunk.map((s) => s.userId);
         const latest = await trx.selectFrom('award_decision')
           .distinctOn(['credential_id', 'user_id'])
@@ -304,10 +301,13 @@ function evidenceHash(snapshot: LearnerSnapshot, evaluation: Evaluation): string
 }
 
 /** The gradebook as read, so pages show it without calling the LMS. */
-async function storeGradebook(trx: Transaction<Tables>, contextRef: string, snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, lineItems: GradebookLineItem[], fetchedAt: string) {
-  await trx.insertInto('course_gradebook').values({ context_ref: contextRef, fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) })
-    .onConflict((oc) => oc.column('context_ref').doUpdateSet({ fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) }))
-    .execute();
+async function storeCourseColumns(db: Db, contextRef: string, lineItems: GradebookLineItem[], fetchedAt: string) {
+  const values = { fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) };
+  await db.insertInto('course_gradebook').values({ context_ref: contextRef, ...values })
+    .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
+}
+
+async function storeLearnerResults(trx: Transaction<Tables>, contextRef: string, snapshots: LearnerSnapshot[], members: Map<string, RosterMember>) {
   if (!snapshots.length) return;
   await trx.insertInto('learner_gradebook').values(snapshots.map((s) => ({
     context_ref: contextRef, user_id: s.userId, fetched_at: new Date(s.fetchedAt), results: JSON.stringify(s.results),

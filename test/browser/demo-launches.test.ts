@@ -3,7 +3,7 @@ import type { Browser } from 'playwright-core';
 import { startDemo, type Demo } from '../demo.js';
 import { SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
-import { freePort } from '../helpers/tool.js';
+import { freePort, LogCapture } from '../helpers/tool.js';
 import os from 'node:os';
 
 describe('the demo in a real browser', () => {
@@ -11,7 +11,7 @@ describe('the demo in a real browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    demo = await startDemo({ toolPort: await freePort(), lmsPort: await freePort(), dataDir: path.join(os.tmpdir(), `microcred-demo-${process.pid}`) });
+    demo = await startDemo({ toolPort: await freePort(), lmsPort: await freePort(), dataDir: path.join(os.tmpdir(), `microcred-demo-${process.pid}`), logStream: new LogCapture() });
     browser = await launchChromium();
   });
   afterAll(async () => {
