@@ -56,9 +56,13 @@ const WRITE_BACK_TAG = 'microcredential';
  * decided and the course's sync status says when the next attempt is due.
  */
 export class AwardingService {
+  /**
+   * `interactive` serves a learner waiting on a launch: few attempts and short timeouts, falling
+   * back to the last recorded verdicts. `background` serves syncs, which can afford patience.
+   */
   constructor(
     private readonly db: Db,
-    private readonly clients: GradebookClients,
+    private readonly clients: { interactive: GradebookClients; background: GradebookClients },
     private readonly logger: Logger,
     private readonly retryDelayMs = 5 * 60_000,
   ) {}
@@ -90,7 +94,7 @@ export class AwardingService {
     if (!course?.lineItemsUrl || credentials.length === 0) return { ok: true, fetchedAt: new Date().toISOString(), standings: [], newAwards: 0, requests: 0 };
     const records = await this.learnerRecords(course, credentials, [userId]);
     try {
-      const { snapshot, stats } = await this.client(course).fetchLearnerSnapshot({
+      const { snapshot, stats } = await this.client(course, 'interactive').fetchLearnerSnapshot({
         lineItemsUrl: course.lineItemsUrl, userId, heldCredentials: records.held.get(userId) ?? [], staffApprovals: records.approvals.get(userId) ?? [],
       });
       const outcome = await this.decide(course, credentials, [snapshot], new Map(), 'launch');
@@ -128,8 +132,8 @@ export class AwardingService {
     return { ok: true, fetchedAt: gradebook.fetchedAt, ...outcome, requests: gradebook.stats.requests };
   }
 
-  private client(course: CourseServices) {
-    return this.clients.forPlatform(course.issuer, course.clientId, course.productFamily);
+  private client(course: CourseServices, use: 'interactive' | 'background' = 'background') {
+    return this.clients[use].forPlatform(course.issuer, course.clientId, course.productFamily);
   }
 
   private async failed(course: CourseServices, err: GradebookError): Promise<RunOutcome> {

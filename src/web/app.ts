@@ -37,7 +37,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const lti = await createLtiProvider(config, database.sequelize);
   const platforms = new PlatformService(lti, database.db);
   const definitions = new DefinitionService(database.db);
-  const awarding = new AwardingService(database.db, new GradebookClients(lti), logger);
+  const awarding = new AwardingService(database.db, {
+    interactive: new GradebookClients(lti, { maxAttempts: 2, timeoutMs: 5000 }),
+    background: new GradebookClients(lti),
+  }, logger);
   const scheduler = await SyncScheduler.start(database, awarding, logger, config.courseSyncCron);
   const app = express();
   // Pages render from ltijs' own express app too (after its session check), so both need the views.

@@ -216,6 +216,14 @@ describe.each(DATABASE_KINDS)('awarding from the real gradebook on %s', (kind) =
     expect(await tool.app.definitions.list(other)).toHaveLength(1);
   });
 
+  test('a prerequisite cycle is refused with its path', async () => {
+    const a = await create('Cycle A', { type: 'staffApproval' });
+    const b = await create('Cycle B', { type: 'prerequisite', credentialId: a });
+    const cyclic = await tool.app.definitions.update(course, a, { definition: definition('Cycle A'), criteria: { type: 'prerequisite', credentialId: b } }, lineItems, 'teacher');
+    expect(cyclic).toEqual({ ok: false, errors: [expect.objectContaining({ path: '/criteria/credentialId', message: expect.stringMatching(/cycle/i) })] });
+    expect((await tool.app.definitions.get(course, a)).criteria).toEqual({ type: 'staffApproval' });
+  });
+
   test('concurrent runs never award twice', async () => {
     const id = await create('Raced', { type: 'score', select: { tag: 'quiz' }, minPercent: 30 });
     const outcomes = await Promise.all([1, 2, 3].map(() => tool.app.awarding.syncCourse(course.contextRef, 'course_sync')));
