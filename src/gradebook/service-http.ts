@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { BodyTooLargeError, readBoundedText } from '../bounded-body.js';
 import type { AccessTokenCache, PlatformCredentials } from './access-tokens.js';
 import { GradebookError, pathOf } from './errors.js';
 
@@ -154,31 +155,6 @@ export interface HttpAnswer {
 }
 
 class AttemptTimeout extends Error {}
-class ResponseTooLarge extends Error {}
-
-async function readBounded(res: Response, maxBytes: number): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > maxBytes) {
-    await res.body?.cancel();
-    throw new ResponseTooLarge();
-  }
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new ResponseTooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /**
  * HTTP to one platform: a timeout per attempt, retries of 429/5xx, network errors and timeouts with
  * full-jitter backoff (or the platform's Retry-After), bounded bodies, and a concurrency limit.
@@ -208,7 +184,7 @@ export class PlatformHttp {
         failure = { kind: 'unavailable', detail: `HTTP ${answer.status}` };
       } catch (error) {
         if (call.signal?.aborted) throw call.signal.reason;
-        if (error instanceof ResponseTooLarge) {
+        if (error instanceof BodyTooLargeError) {
           throw new GradebookError('bad_response', pathOf(request.url), attempts, undefined, `the answer is larger than ${options.maxResponseBytes} bytes`);
         }
         failure = error instanceof AttemptTimeout
@@ -241,7 +217,7 @@ export class PlatformHttp {
         redirect: 'manual',
         signal: controller.signal,
       });
-      const body = await readBounded(res, this.options.maxResponseBytes);
+      const body = await readBoundedText(res, this.options.maxResponseBytes);
       return { status: res.status, headers: res.headers, body };
     } catch (error) {
       if (controller.signal.reason === timeout) throw timeout;

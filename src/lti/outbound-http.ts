@@ -1,3 +1,5 @@
+import { BodyTooLargeError, readBoundedText } from '../bounded-body.js';
+
 /**
  * Requests the tool makes to URLs a platform gave it (Dynamic Registration). Bounded in time and
  * size, no redirects followed, only http(s), no credentials in the URL; failures are typed so
@@ -31,26 +33,6 @@ export function checkOutboundUrl(raw: string): URL {
   return url;
 }
 
-async function readBounded(res: Response): Promise<string> {
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > MAX_RESPONSE_BYTES) throw new OutboundError('too_large', `response larger than ${MAX_RESPONSE_BYTES} bytes`);
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new OutboundError('too_large', `response larger than ${MAX_RESPONSE_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** Fetches a URL and parses the body as JSON whatever its Content-Type (Moodle labels JSON text/html). */
 export async function fetchJson(raw: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; json?: unknown } = {}): Promise<{ status: number; body: unknown }> {
   const url = checkOutboundUrl(raw);
@@ -72,9 +54,9 @@ export async function fetchJson(raw: string, init: { method?: 'GET' | 'POST'; he
   if (res.status >= 300 && res.status < 400) throw new OutboundError('http_status', `redirect to ${res.headers.get('location') ?? '?'} not followed`, res.status);
   let text: string;
   try {
-    text = await readBounded(res);
+    text = await readBoundedText(res, MAX_RESPONSE_BYTES);
   } catch (err) {
-    if (err instanceof OutboundError) throw err;
+    if (err instanceof BodyTooLargeError) throw new OutboundError('too_large', err.message);
     throw new OutboundError('unreachable', (err as Error).message);
   }
   let body: unknown;
