@@ -32,7 +32,8 @@ export interface Standing {
 }
 
 export type RunOutcome =
-  | { ok: true; fetchedAt: string; standings: Standing[]; newAwards: number; requests: number }
+  /** `standings` only for a single learner's run: a course run keeps counts, not 10,000 evaluations. */
+  | { ok: true; fetchedAt: string; learners: number; qualified: number; standings: Standing[]; newAwards: number; requests: number }
   /** The LMS could not be read; nothing was decided. */
   | { ok: false; error: string; nextAttemptAt: Date };
 
@@ -91,13 +92,13 @@ export class AwardingService {
   async evaluateLearner(contextRef: string, userId: string): Promise<RunOutcome> {
     const course = await this.courseServices(contextRef);
     const credentials = await this.courseCredentials(contextRef);
-    if (!course?.lineItemsUrl || credentials.length === 0) return { ok: true, fetchedAt: new Date().toISOString(), standings: [], newAwards: 0, requests: 0 };
+    if (!course?.lineItemsUrl || credentials.length === 0) return { ok: true, fetchedAt: new Date().toISOString(), learners: 0, qualified: 0, standings: [], newAwards: 0, requests: 0 };
     const records = await this.learnerRecords(course, credentials, [userId]);
     try {
       const { snapshot, stats } = await this.client(course, 'interactive').fetchLearnerSnapshot({
         lineItemsUrl: course.lineItemsUrl, userId, heldCredentials: records.held.get(userId) ?? [], staffApprovals: records.approvals.get(userId) ?? [],
       });
-      const outcome = await this.decide(course, credentials, [snapshot], new Map(), 'launch');
+      const outcome = await this.decide(course, credentials, [snapshot], new Map(), 'launch', true);
       return { ok: true, fetchedAt: snapshot.fetchedAt, ...outcome, requests: stats.requests };
     } catch (err) {
       if (err instanceof GradebookError) return this.failed(course, err);
@@ -124,7 +125,7 @@ export class AwardingService {
     const records = await this.learnerRecords(course, credentials, learnerIds);
     const snapshots = learnerSnapshots(gradebook, { heldCredentials: records.held, staffApprovals: records.approvals });
     const members = new Map(gradebook.members.map((m) => [m.userId, m]));
-    const outcome = await this.decide(course, credentials, snapshots, members, trigger);
+    const outcome = await this.decide(course, credentials, snapshots, members, trigger, false);
     await this.db.insertInto('course_sync').values({ context_ref: course.contextRef, last_attempt_at: new Date(), last_success_at: new Date(), last_error: null, next_attempt_at: null })
       .onConflict((oc) => oc.column('context_ref').doUpdateSet({ last_attempt_at: new Date(), last_success_at: new Date(), last_error: null, next_attempt_at: null }))
       .execute();
@@ -197,9 +198,10 @@ export class AwardingService {
     return { held, approvals };
   }
 
-  private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger) {
+  private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger, keepStandings: boolean) {
     const standings: Standing[] = [];
     let newAwards = 0;
+    let qualified = 0;
     if (snapshots[0]) await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
     for (let i = 0; i < snapshots.length; i += CHUNK) {
       const chunk = snapshots.slice(i, i + CHUNK);
@@ -246,17 +248,20 @@ export class AwardingService {
               .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
             if (inserted) fresh.push({ credential: e.credential, userId: e.snapshot.userId });
           }
-          standings.push({
-            credentialId: e.credential.id, revision: e.credential.revision, userId: e.snapshot.userId,
-            qualified: e.evaluation.qualified, awarded: hasAward || e.evaluation.qualified, evaluation: e.evaluation,
-          });
+          if (e.evaluation.qualified) qualified++;
+          if (keepStandings) {
+            standings.push({
+              credentialId: e.credential.id, revision: e.credential.revision, userId: e.snapshot.userId,
+              qualified: e.evaluation.qualified, awarded: hasAward || e.evaluation.qualified, evaluation: e.evaluation,
+            });
+          }
         }
         return fresh;
       });
       newAwards += awardedNow.length;
     }
     await this.writeBack(course, credentials);
-    return { standings, newAwards };
+    return { learners: snapshots.length, qualified, standings, newAwards };
   }
 
   /** Scores "Micro-credential: <name>" in the LMS gradebook for awards not yet written; retried on later runs. */

@@ -108,8 +108,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
   lti.app.post('/api/v1/course/sync', route(true, async (req, res, course) => {
     const outcome = await awarding.syncCourse(course.contextRef, 'course_sync');
     if (!outcome.ok) return fail(req, res, 503, 'lms_unreachable', { detail: outcome.error, nextAttemptAt: outcome.nextAttemptAt.toISOString() });
-    const learners = new Set(outcome.standings.map((s) => s.userId)).size;
-    res.json({ fetchedAt: outcome.fetchedAt, learners, qualified: outcome.standings.filter((s) => s.qualified).length, newAwards: outcome.newAwards, lmsRequests: outcome.requests });
+    res.json({ fetchedAt: outcome.fetchedAt, learners: outcome.learners, qualified: outcome.qualified, newAwards: outcome.newAwards, lmsRequests: outcome.requests });
   }));
 
   /** Progress: a learner sees their own; staff see everyone's, as last decided. */

@@ -1,0 +1,223 @@
+/**
+ * `npm run bench`: runs each benchmark in its own process (so neither's heap nor peak RSS leaks into
+ * the other's figures), prints one table, and exits 0. A benchmark reports; it does not fail the
+ * build. Everything stops within TOTAL_BUDGET_MS; only 127.0.0.1 is used.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { CriteriaBenchResult } from './criteria.js';
+import { adminQuery } from './pg-admin.js';
+import type { Progress, SyncBenchResult, SyncRun } from './sync.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** `npm run bench -- --budget 600 --learners 10000`: a longer budget lets a slow sync finish both runs. */
+function option(name: string, fallback: number, min: number, max: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    console.error(`--${name} must be an integer from ${min} to ${max}`);
+    process.exit(2);
+  }
+  return value;
+}
+const TOTAL_BUDGET_MS = option('budget', 172, 60, 1800) * 1000;
+const SYNC_LEARNERS = option('learners', 10_000, 10, 50_000);
+/** `--postgres <admin url>`: the sync's tool uses a fresh database on that server (127.0.0.1 only) instead of PGlite. */
+const POSTGRES_URL = (() => {
+  const i = process.argv.indexOf('--postgres');
+  if (i < 0) return undefined;
+  const url = process.argv[i + 1] ?? '';
+  if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol) || new URL(url).hostname !== '127.0.0.1') {
+    console.error('--postgres needs a postgres:// URL on 127.0.0.1, e.g. postgres://postgres@127.0.0.1:5432/postgres');
+    process.exit(2);
+  }
+  return url;
+})();
+const CRITERIA_TIMEOUT_MS = 45_000;
+const EXIT_MARGIN_MS = 5_000;
+
+const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512 };
+
+const t0 = performance.now();
+const elapsed = () => performance.now() - t0;
+
+interface ChildOutcome<T> {
+  result?: T;
+  error?: string;
+  timedOut: boolean;
+  progress: Progress[];
+}
+
+/** Forks a benchmark script, collects its IPC messages, and kills it at the deadline (its LMS child is ended after). */
+function runChild<T>(script: string, args: string[], resultType: string, timeoutMs: number, extraExecArgv: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ChildOutcome<T>> {
+  return new Promise((resolve) => {
+    const outcome: ChildOutcome<T> = { timedOut: false, progress: [] };
+    const child: ChildProcess = fork(path.join(here, script), args, {
+      execArgv: [...process.execArgv, ...extraExecArgv],
+      env,
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString('utf8')).slice(-4000); });
+    child.on('message', (raw) => {
+      const m = raw as { type: string; result?: T; message?: string };
+      if (m.type === resultType) outcome.result = m.result;
+      else if (m.type === 'error') outcome.error = m.message;
+      else outcome.progress.push(raw as Progress);
+    });
+    const timer = setTimeout(() => {
+      outcome.timedOut = true;
+      // The LMS grandchild leaves by itself when its parent's IPC channel closes.
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!outcome.result && !outcome.error && !outcome.timedOut) {
+        outcome.error = `exited with ${signal ?? code}: ${stderr.split('\n').filter((l) => l && !/ExperimentalWarning|MaxListeners|trace-warnings|npm warn/.test(l)).slice(-8).join('\n')}`;
+      }
+      resolve(outcome);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- formatting
+
+const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+const fmtMiB = (mib: number) => `${Math.round(mib)} MiB`;
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+type Cells = [string, string, string, string, string];
+type Line = { kind: 'section'; title: string } | { kind: 'row'; cells: Cells } | { kind: 'info'; text: string };
+const lines: Line[] = [];
+const section = (title: string) => lines.push({ kind: 'section', title });
+/**
+ * A measured figure against an upper bound: measured, target, measured/target, PASS when below 1.
+ * Without a value, `atLeast` (a lower bound, e.g. the time a stopped run had already taken) still gives a ratio.
+ */
+function target(name: string, value: number | undefined, bound: number, fmt: (v: number) => string, missing = 'not measured', atLeast?: number, partial = false) {
+  if (value !== undefined && Number.isFinite(value)) {
+    const ratio = value / bound;
+    // A peak of a run that did not finish can only prove a MISS.
+    lines.push({ kind: 'row', cells: [name, fmt(value), `< ${fmt(bound)}`, ratio.toFixed(2), ratio >= 1 ? 'MISS' : partial ? '?' : 'PASS'] });
+  } else if (atLeast !== undefined) {
+    const ratio = atLeast / bound;
+    lines.push({ kind: 'row', cells: [name, `> ${fmt(atLeast)}`, `< ${fmt(bound)}`, `> ${ratio.toFixed(2)}`, ratio >= 1 ? 'MISS' : '?'] });
+  } else {
+    lines.push({ kind: 'row', cells: [name, missing, `< ${fmt(bound)}`, '—', 'MISS'] });
+  }
+}
+/** Figures without a target, printed under the rows. */
+const info = (text: string) => lines.push({ kind: 'info', text });
+
+function printTable() {
+  const header: Cells = ['Figure', 'Measured', 'Target', 'Ratio', 'Result'];
+  const rows = [header, ...lines.flatMap((l) => (l.kind === 'row' ? [l.cells] : []))];
+  const len = (s: string) => [...s].length;
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => len(r[i]!))));
+  const fmt = (r: Cells) => r.map((c, i) => (i === 1 || i === 3 ? ' '.repeat(widths[i]! - len(c)) + c : c + ' '.repeat(widths[i]! - len(c)))).join('  ').trimEnd();
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) {
+    if (l.kind === 'section') console.log(`${l.title}`);
+    else if (l.kind === 'row') console.log(fmt(l.cells));
+    else console.log(`    ${l.text}`);
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+const cpus = os.cpus();
+console.log(`Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} cores, ${fmtMiB(os.totalmem() / 2 ** 20)} RAM, ` +
+  `Node ${process.version}, ${os.type()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`Running: criteria evaluation (in memory), then a ${fmtInt(SYNC_LEARNERS)}-learner course sync against the Canvas-flavoured emulator (child process). Time budget ${TOTAL_BUDGET_MS / 1000} s (--budget).`);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let criteria: ChildOutcome<CriteriaBenchResult> | undefined;
+let sync: ChildOutcome<SyncBenchResult> | undefined;
+try {
+  criteria = await runChild<CriteriaBenchResult>('criteria.ts', [], 'criteria', CRITERIA_TIMEOUT_MS, ['--expose-gc']);
+  const syncBudget = TOTAL_BUDGET_MS - elapsed() - EXIT_MARGIN_MS;
+  // The sync child plans its second run within (its budget − time to stop); we kill it at the budget.
+  sync = await runChild<SyncBenchResult>('sync.ts', [String(SYNC_LEARNERS), String(Math.floor((syncBudget - 10_000) / 1000))], 'sync', syncBudget, [],
+    { ...process.env, BENCH_POSTGRES_URL: POSTGRES_URL ?? '' });
+} finally {
+  // sync.ts stops its LMS and removes its data dir itself; this covers a child killed at the deadline.
+  for (const p of sync?.progress ?? []) {
+    if (p.type === 'lmsPid' && alive(p.pid)) {
+      process.kill(p.pid, 'SIGTERM');
+      for (let i = 0; i < 20 && alive(p.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+    }
+    if (p.type === 'dataDir') rmSync(p.dir, { recursive: true, force: true });
+    if (p.type === 'database' && POSTGRES_URL && /^microcred_bench_[0-9a-f]+$/.test(p.name)) {
+      await adminQuery(POSTGRES_URL, `DROP DATABASE IF EXISTS ${p.name} WITH (FORCE)`).catch(() => undefined);
+    }
+  }
+}
+
+section('1. Criteria evaluation: 20,000 learners × 40 line items, median of 5 after a warm-up');
+if (criteria.result) {
+  const c = criteria.result;
+  target('  evaluate all (each output dropped)', c.discarded.medianMs, TARGETS.criteriaMs, fmtMs);
+  info(`with every output kept in memory at once: ${fmtMs(c.kept.medianMs)} (a course run keeps counts, not outputs, so this is the allocation cost only)`);
+  info(`learners/s: ${fmtInt(c.discarded.learnersPerSecond)} dropped, ${fmtInt(c.kept.learnersPerSecond)} kept`);
+  info(`kept outputs hold ${fmtMiB(c.kept.heapRetainedMiB)} of heap: ${(c.kept.heapRetainedMiB * 1024 / c.learners).toFixed(1)} KiB per learner, ${c.progressEntriesPerLearner} progress entries each`);
+  info(`passes dropped: ${c.discarded.runsMs.map(fmtMs).join(', ')}; kept: ${c.kept.runsMs.map(fmtMs).join(', ')}`);
+  info(`${fmtInt(c.qualified)} of ${fmtInt(c.learners)} qualify; ${fmtInt(c.missingResults)} missing results, ${fmtInt(c.nullScores)} null scores`);
+} else {
+  target('  evaluate all learners', undefined, TARGETS.criteriaMs, fmtMs, criteria.timedOut ? `> ${fmtMs(CRITERIA_TIMEOUT_MS)}` : 'failed');
+  if (criteria.error) info(`error: ${criteria.error.split('\n')[0]!}`);
+}
+
+section(`2. Full course sync: ${fmtInt(SYNC_LEARNERS)} learners × 40 line items, Canvas-flavoured emulator in a child process, ${POSTGRES_URL ? 'PostgreSQL server' : 'embedded PGlite'}`);
+if (sync.result) {
+  const s = sync.result;
+  info(`course: ${fmtInt(s.learners)} learners, ${s.lineItems} line items, ${fmtInt(s.scores)} results (${fmtInt(s.nullScores)} without a score), seeded in ${fmtMs(s.seedMs)}`);
+  info(`tool before the sync: rss ${fmtMiB(s.baseline.rssMiB)}: V8 heap ${fmtMiB(s.baseline.heapUsedMiB)}, external ${fmtMiB(s.baseline.externalMiB)}${s.database === 'embedded PGlite' ? " (mostly PGlite's WebAssembly memory)" : ''}; started in ${fmtMs(s.startupMs)}`);
+  s.runs.forEach((r: SyncRun, i) => {
+    const label = i === 0 ? 'run 1' : `run ${i + 1}`;
+    target(`  ${label}: wall time${r.ok ? '' : ` (failed: ${r.error})`}`, r.wallMs, TARGETS.syncMs, fmtMs);
+    target(`  ${label}: peak RSS, 50 ms samples`, r.peakRssMiB, TARGETS.syncRssMiB, fmtMiB);
+    target(`  ${label}: maxRSS, resourceUsage`, r.maxRssMiB, TARGETS.syncRssMiB, fmtMiB);
+    info(`${fmtInt(r.requests)} LMS requests, ${fmtInt(r.learnersEvaluated)} learners evaluated, ${fmtInt(r.newAwards)} new awards, ${fmtInt(r.decisionsInserted)} decisions inserted`);
+    info(`gradebook read ${fmtMs(r.gradebookReadMs)}, the rest (snapshots, evaluation, database) ${fmtMs(r.decideMs)}; CPU: tool ${fmtMs(r.toolCpuMs)}, LMS process ${fmtMs(r.lmsCpuMs)}`);
+    info(`peak V8 heap ${fmtMiB(r.peakHeapUsedMiB)}; longest event-loop stall ${fmtMs(r.longestStallMs)}`);
+    info(`award_decision ${fmtMiB(r.storage.awardDecisionMiB)}, learner_gradebook ${fmtMiB(r.storage.learnerGradebookMiB)}; one decision: ${r.storage.decisionJsonKiB.toFixed(1)} KiB of JSON, ${r.storage.decisionStoredKiB.toFixed(1)} KiB stored`);
+  });
+  if (s.skipped) info(`note: ${s.skipped}`);
+  if (s.warnings.length) info(`tool warnings: ${s.warnings.join('; ')}`);
+} else {
+  const phases = sync.progress.filter((p): p is Extract<Progress, { type: 'phase' }> => p.type === 'phase');
+  const samples = sync.progress.filter((p): p is Extract<Progress, { type: 'sample' }> => p.type === 'sample');
+  const last = samples.at(-1);
+  const where = phases.at(-1)?.phase ?? 'start-up';
+  const why = sync.timedOut ? `stopped at the time budget during "${where}"` : `failed during "${where}"`;
+  if (last) {
+    target(`  run ${last.run}: wall time (stopped)`, undefined, TARGETS.syncMs, fmtMs, undefined, last.elapsedMs);
+    target(`  run ${last.run}: peak RSS so far`, last.peakRssMiB, TARGETS.syncRssMiB, fmtMiB, undefined, undefined, true);
+    target(`  run ${last.run}: maxRSS so far`, last.maxRssMiB, TARGETS.syncRssMiB, fmtMiB, undefined, undefined, true);
+    info(why);
+    info(`gradebook read: ${last.readMs === undefined ? `not finished after ${fmtMs(last.elapsedMs)}` : fmtMs(last.readMs)}; tool CPU so far ${fmtMs(last.toolCpuMs)}`);
+  } else {
+    target('  sync wall time', undefined, TARGETS.syncMs, fmtMs, why);
+  }
+  if (sync.error) info(`error: ${sync.error.split('\n').slice(0, 3).join(' | ')}`);
+}
+
+console.log('');
+printTable();
+console.log(`\nTotal ${fmtMs(elapsed())}. Benchmarks report; they do not fail the build.`);
+process.exit(0);
