@@ -4,6 +4,7 @@
  * Run alone (`npx tsx bench/criteria.ts`) it prints JSON; under run.ts it reports over IPC.
  */
 import { performance } from 'node:perf_hooks';
+import { reportToParent } from './child-report.js';
 import { compileCriteria, parseCriteria, type Evaluation, type NodeProgress } from '../src/criteria/index.js';
 import type { GradebookLineItem, GradebookResult, LearnerSnapshot } from '../src/gradebook/types.js';
 import { COLUMNS, CRITERIA, learnerCells } from './fixture.js';
@@ -127,16 +128,4 @@ export async function runCriteriaBench(): Promise<CriteriaBenchResult> {
   };
 }
 
-if (process.argv[1]?.endsWith('criteria.ts')) {
-  let message: unknown;
-  try {
-    const result = await runCriteriaBench();
-    message = { type: 'criteria', result };
-    if (!process.send) console.log(JSON.stringify(result, null, 2));
-  } catch (err) {
-    message = { type: 'error', message: (err as Error).stack ?? String(err) };
-    if (!process.send) console.error(err);
-    process.exitCode = 1;
-  }
-  if (process.send) process.send(message, () => process.exit());
-}
+if (process.argv[1]?.endsWith('criteria.ts')) await reportToParent('criteria', runCriteriaBench);

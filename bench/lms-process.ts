@@ -12,18 +12,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { LmsEmulator } from '../test/emulator/index.js';
+import { SERVICE_SCOPES } from '../test/emulator/vocabulary.js';
 import { COLUMNS, learnerCells } from './fixture.js';
 
 export const COURSE = { id: 'BENCH-10K', title: 'データサイエンス入門 (benchmark)', label: 'BENCH' };
 export const TEACHER_ID = 'bench-teacher';
 export const RESOURCE_LINK_ID = 'rl-bench';
-const SCOPES = [
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/score',
-  'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly',
-];
 
 export type ParentMessage = { type: 'register'; toolUrl: string; learners: number } | { type: 'cpu' } | { type: 'stop' };
 export type ChildMessage =
@@ -66,7 +60,7 @@ async function main(): Promise<void> {
         const started = performance.now();
         const tool = emu.registerTool({
           name: 'Micro-credentials', initiateLoginUri: `${message.toolUrl}/lti/login`, redirectUris: [`${message.toolUrl}/lti/launch`],
-          targetLinkUri: `${message.toolUrl}/lti/launch`, jwksUri: `${message.toolUrl}/lti/keys`, scopes: SCOPES,
+          targetLinkUri: `${message.toolUrl}/lti/launch`, jwksUri: `${message.toolUrl}/lti/keys`, scopes: [...SERVICE_SCOPES],
         });
         emu.addCourse(COURSE);
         emu.addUser({ id: TEACHER_ID, name: '山田 花子', givenName: '花子', familyName: '山田', email: 'teacher@example.ac.jp', locale: 'ja' });

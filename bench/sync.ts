@@ -7,6 +7,7 @@
  *   BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/sync.ts   (a server instead of PGlite)
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { reportToParent } from './child-report.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -336,17 +337,5 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
 if (process.argv[1]?.endsWith('sync.ts')) {
   const learners = Number(process.argv[2] ?? 10_000);
   const budgetMs = Number(process.argv[3] ?? 150) * 1000;
-  let message: unknown;
-  try {
-    const result = await runSyncBench(learners, budgetMs, (p) => process.send?.(p), process.env.BENCH_POSTGRES_URL || undefined);
-    message = { type: 'sync', result };
-    if (!process.send) console.log(JSON.stringify(result, null, 2));
-  } catch (err) {
-    message = { type: 'error', message: (err as Error).stack ?? String(err) };
-    if (!process.send) console.error(err);
-    process.exitCode = 1;
-  }
-  // Leave once the report is sent, even if a handle (a pool, a timer) is still open.
-  if (process.send) process.send(message, () => process.exit());
-  else process.exit();
+  await reportToParent('sync', () => runSyncBench(learners, budgetMs, (p) => process.send?.(p), process.env.BENCH_POSTGRES_URL || undefined));
 }

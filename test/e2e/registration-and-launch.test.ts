@@ -1,17 +1,11 @@
 import { runCli } from '../../src/cli.js';
 import { LmsEmulator } from '../emulator/index.js';
+import { SERVICE_SCOPES as SCOPES } from '../emulator/vocabulary.js';
 import { ADMIN, LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, seedSampleCourse, TEACHER } from '../fixtures/sample-course.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser, parseAutoPostForm } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
 
-const SCOPES = [
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/score',
-  'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly',
-];
 
 const text = (html: string, testId: string) => new RegExp(`data-testid="${testId}"[^>]*>([^<]*)<`).exec(html)?.[1]?.trim();
 

@@ -1,16 +1,10 @@
 import type { EmulatorOptions } from '../emulator/index.js';
 import { LmsEmulator } from '../emulator/index.js';
+import { SERVICE_SCOPES } from '../emulator/vocabulary.js';
 import { RESOURCE_LINK, SAMPLE_COURSE, seedSampleCourse, TEACHER } from '../fixtures/sample-course.js';
 import { LtiBrowser } from '../helpers/lti-client.js';
 import type { TestTool } from '../helpers/tool.js';
 
-export const ALL_SCOPES = [
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly',
-  'https://purl.imsglobal.org/spec/lti-ags/scope/score',
-  'https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly',
-];
 
 export interface ConnectedLms {
   emu: LmsEmulator;
@@ -26,7 +20,7 @@ export interface ConnectedLms {
  * NRPS endpoints.
  */
 export async function connectLms(tool: TestTool, options: EmulatorOptions & { scopes?: string[] } = {}): Promise<ConnectedLms> {
-  const { scopes = ALL_SCOPES, ...emulatorOptions } = options;
+  const { scopes = [...SERVICE_SCOPES], ...emulatorOptions } = options;
   const emu = new LmsEmulator(emulatorOptions);
   await emu.start();
   const registered = emu.registerTool({

@@ -6,7 +6,8 @@ import { PlatformNotFoundError } from '../../src/lti/platforms.js';
 import type { LmsFlavor } from '../emulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
-import { ALL_SCOPES, connectLms, type ConnectedLms } from './connect-lms.js';
+import { SERVICE_SCOPES } from '../emulator/vocabulary.js';
+import { connectLms, type ConnectedLms } from './connect-lms.js';
 
 const LINE_ITEM_SCOPE = 'https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly';
 const isTokenRequest = (path: string) => path.endsWith('/token.php') || path.endsWith('/oauth2/token');
@@ -107,7 +108,7 @@ describe.each<LmsFlavor>(['moodle', 'canvas'])('access tokens from %s', (flavor)
     let noRoster: ConnectedLms;
     beforeAll(async () => {
       shortLived = await connectLms(tool, { flavor, accessTokenTtlSeconds: 2 });
-      noRoster = await connectLms(tool, { flavor, scopes: ALL_SCOPES.filter((s) => !s.includes('lti-nrps')) });
+      noRoster = await connectLms(tool, { flavor, scopes: SERVICE_SCOPES.filter((s) => !s.includes('lti-nrps')) });
     });
     afterAll(async () => {
       await shortLived.emu.stop();
