@@ -1,5 +1,7 @@
 import { PGlite } from '@electric-sql/pglite';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -208,6 +210,27 @@ function chooseSocketDir(dataDir: string): string {
 
 export class DataDirInUseError extends Error {}
 
+/**
+ * Creates a new PGlite data directory in a short-lived child process. initdb grows the WebAssembly
+ * heap by about 500 MiB that a process never gets back; the tool then opens the finished directory
+ * at about a third of that. Built beside the target and renamed, so a crash leaves no half-made one.
+ */
+async function initializeDataDir(pgdata: string): Promise<void> {
+  const building = `${pgdata}.init-${process.pid}`;
+  rmSync(building, { recursive: true, force: true });
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = 'const { PGlite } = require(process.argv[1]); PGlite.create(process.argv[2]).then((db) => db.close())'
+    + '.catch((e) => { console.error(e?.message ?? e); process.exit(1); });';
+  await new Promise<void>((resolve, reject) => {
+    execFile(process.execPath, ['-e', script, pglite, building], { timeout: 120_000 }, (error, _stdout, stderr) => {
+      if (error) reject(new Error(`could not create the embedded database in ${pgdata}: ${stderr.trim() || error.message}`));
+      else resolve();
+    });
+  });
+  rmSync(pgdata, { recursive: true, force: true }); // empty: start() refuses any other kind
+  renameSync(building, pgdata);
+}
+
 export class EmbeddedPostgres {
   private constructor(
     private readonly db: PGlite,
@@ -233,7 +256,14 @@ export class EmbeddedPostgres {
     if (running) {
       throw new DataDirInUseError(`The embedded database in ${dataDir} is already open in process ${running.pid}; stop that process or use another DATA_DIR.`);
     }
-    const db = await PGlite.create(path.join(dataDir, 'pgdata'));
+    const pgdata = path.join(dataDir, 'pgdata');
+    if (!existsSync(path.join(pgdata, 'PG_VERSION'))) {
+      if (existsSync(pgdata) && readdirSync(pgdata).length > 0) {
+        throw new Error(`${pgdata} is not an embedded database (it has no PG_VERSION); move it away or use another DATA_DIR.`);
+      }
+      await initializeDataDir(pgdata);
+    }
+    const db = await PGlite.create(pgdata);
     const socketDir = chooseSocketDir(dataDir);
     // A socket file left by a killed process would make listen() fail.
     rmSync(path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`), { force: true });

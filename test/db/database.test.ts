@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
@@ -102,6 +104,27 @@ describe('embedded server', () => {
     } finally {
       await client.close();
       await server.close();
+      await target.dispose();
+    }
+  });
+
+  test('a new data directory is created in a child process; a directory that is not a database is refused', async () => {
+    const target = await createTestDatabase('pglite');
+    try {
+      const external = process.memoryUsage().external;
+      const created = await EmbeddedPostgres.start(target.dataDir);
+      await created.stop();
+      // initdb's ~500 MiB of WebAssembly heap stayed in the child; opening the result costs far less.
+      expect(process.memoryUsage().external - external).toBeLessThan(400 * 2 ** 20);
+      expect(existsSync(path.join(target.dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
+      expect(readdirSync(target.dataDir).filter((f) => f.includes('.init-'))).toEqual([]);
+
+      const stranger = path.join(target.dataDir, 'other');
+      mkdirSync(path.join(stranger, 'pgdata'), { recursive: true });
+      writeFileSync(path.join(stranger, 'pgdata', 'notes.txt'), 'not a database');
+      await expect(EmbeddedPostgres.start(stranger)).rejects.toThrow(/not an embedded database \(it has no PG_VERSION\)/);
+      expect(readdirSync(path.join(stranger, 'pgdata'))).toEqual(['notes.txt']);
+    } finally {
       await target.dispose();
     }
   });

@@ -242,18 +242,18 @@ function listLineItems(ctx: PlatformContext, req: Request, res: Response): void 
     .lineItemsVisibleTo(r.courseId, r.caller.tool.clientId)
     .filter((li) => resourceLinkId === undefined || li.resourceLinkId === resourceLinkId)
     .filter((li) => resourceId === undefined || (li.resourceId ?? '') === resourceId)
-    .filter((li) => tag === undefined || (li.tag ?? '') === tag)
-    .map((li) => lineItemJson(ctx, li, r.caller.tool));
+    .filter((li) => tag === undefined || (li.tag ?? '') === tag);
   const tool = r.caller.tool;
+  const render = (li: LineItemRecord) => lineItemJson(ctx, li, tool);
   const page =
     ctx.profile.flavor === 'moodle'
-      ? moodleAgsPage(ctx, req, items, ctx.profile.lineItemsUrl(ctx.base(), r.courseId, tool).split('?')[0]!, [
+      ? moodleAgsPage(ctx, req, items, render, ctx.profile.lineItemsUrl(ctx.base(), r.courseId, tool).split('?')[0]!, [
           ...(resourceId === undefined ? [] : [['resource_id', resourceId] as [string, string]]),
           ...(resourceLinkId === undefined ? [] : [['resource_link_id', resourceLinkId] as [string, string]]),
           ...(tag === undefined ? [] : [['tag', tag] as [string, string]]),
           ['type_id', tool.toolTypeId],
         ])
-      : canvasPage(ctx, req, items);
+      : canvasPage(ctx, req, items, render);
   sendPage(res, page, MEDIA_TYPE.lineItemContainer);
 }
 
@@ -324,17 +324,18 @@ function listResults(ctx: PlatformContext, req: Request, res: Response): void {
   if (!r || !li) return;
   const userId = param(req.query, 'user_id');
   const tool = r.caller.tool;
-  const results = [...ctx.store.gradesOf(li.number).values()]
-    .filter((g) => userId === undefined || g.userId === userId)
+  const grades = ctx.store.gradesOf(li.number);
+  const candidates = userId === undefined ? [...grades.values()] : [grades.get(userId)].filter((g) => g !== undefined);
+  const results = candidates
     // Moodle lists only grades that have been given (timemodified set); Canvas every posted score.
-    .filter((g) => ctx.profile.flavor === 'canvas' || g.scoreGiven !== null)
-    .map((g) => resultJson(ctx, li, g, tool));
+    .filter((g) => ctx.profile.flavor === 'canvas' || g.scoreGiven !== null);
+  const render = (g: GradeRecord) => resultJson(ctx, li, g, tool);
   const page =
     ctx.profile.flavor === 'moodle'
-      ? moodleAgsPage(ctx, req, results, ctx.profile.resultsUrl(ctx.base(), r.courseId, li.number, tool).split('?')[0]!, [
+      ? moodleAgsPage(ctx, req, results, render, ctx.profile.resultsUrl(ctx.base(), r.courseId, li.number, tool).split('?')[0]!, [
           ['type_id', tool.toolTypeId],
         ])
-      : canvasPage(ctx, req, results);
+      : canvasPage(ctx, req, results, render);
   sendPage(res, page, MEDIA_TYPE.resultContainer);
 }
 

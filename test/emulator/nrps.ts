@@ -66,10 +66,10 @@ function listMembers(ctx: PlatformContext, req: Request, res: Response): void {
   const keep = isMoodle ? moodleRoleFilter(ctx, role) : canvasRoleFilter(ctx, role);
   const members = ctx.store
     .members(courseId)
-    .filter((m) => keep(m.roles))
-    .map((m) => memberJson(ctx, caller.tool, m.user, m.roles));
+    .filter((m) => keep(m.roles));
+  const render = (m: (typeof members)[number]) => memberJson(ctx, caller.tool, m.user, m.roles);
   const endpoint = ctx.profile.membershipsUrl(ctx.base(), courseId, caller.tool);
-  const page = isMoodle ? moodleMembershipPage(ctx, req, members, endpoint) : canvasPage(ctx, req, members);
+  const page = isMoodle ? moodleMembershipPage(ctx, req, members, render, endpoint) : canvasPage(ctx, req, members, render);
   if (page.link) res.set('Link', page.link);
   res
     .status(200)

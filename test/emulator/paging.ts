@@ -32,15 +32,16 @@ function moodleLimit(ctx: PlatformContext, req: Request): number {
  * first/prev/canonical/next/last links. With quirks on, the header is byte-for-byte Moodle's: rel values in
  * curly quotes, query parameters joined by `&amp;` (moodle_url::out() escapes), `last` computed off by one.
  */
-export function moodleAgsPage<T>(
+export function moodleAgsPage<T, R>(
   ctx: PlatformContext,
   req: Request,
   items: T[],
+  render: (item: T) => R,
   endpoint: string,
   baseParams: Array<[string, string]>,
-): Page<T> {
+): Page<R> {
   const limit = moodleLimit(ctx, req);
-  if (limit <= 0) return { items };
+  if (limit <= 0) return { items: items.map(render) };
   const from = intParam(req, 'from');
   const total = items.length;
   const quirks = ctx.options.moodlePagingQuirks;
@@ -58,21 +59,21 @@ export function moodleAgsPage<T>(
   links.push(`<${url(from)}>; ${rel('canonical')}`);
   if (from + limit <= total - 1 && !outOfRange) links.push(`<${url(from + limit)}>; ${rel('next')}`);
   links.push(`<${url(last)}>; ${rel('last')}`);
-  return { items: items.slice(Math.max(from, 0), Math.max(from, 0) + limit), link: links.join(', ') };
+  return { items: items.slice(Math.max(from, 0), Math.max(from, 0) + limit).map(render), link: links.join(', ') };
 }
 
 /** Moodle NRPS paging (memberships.php): `limit`/`from`, and only a `next` link, built by string concatenation. */
-export function moodleMembershipPage<T>(ctx: PlatformContext, req: Request, items: T[], endpoint: string): Page<T> {
+export function moodleMembershipPage<T, R>(ctx: PlatformContext, req: Request, items: T[], render: (item: T) => R, endpoint: string): Page<R> {
   const limit = moodleLimit(ctx, req);
-  if (limit <= 0) return { items };
+  if (limit <= 0) return { items: items.map(render) };
   const from = Math.max(intParam(req, 'from'), 0);
-  const page = items.slice(from, from + limit);
+  const page = items.slice(from, from + limit).map(render);
   const more = from + limit < items.length;
   return more ? { items: page, link: `<${endpoint}?limit=${limit}&from=${from + limit}>; rel="next"` } : { items: page };
 }
 
 /** Canvas paging (Api.paginate): `page`/`per_page` (`limit` maps to per_page), links current/next/prev/first/last. */
-export function canvasPage<T>(ctx: PlatformContext, req: Request, items: T[]): Page<T> {
+export function canvasPage<T, R>(ctx: PlatformContext, req: Request, items: T[], render: (item: T) => R): Page<R> {
   const requested = intParam(req, 'per_page') || intParam(req, 'limit') || (ctx.options.defaultPageSize ?? CANVAS_DEFAULT_PAGE_SIZE);
   const perPage = Math.min(Math.max(requested, 1), CANVAS_MAX_PAGE_SIZE);
   const page = Math.max(intParam(req, 'page'), 1);
@@ -88,5 +89,5 @@ export function canvasPage<T>(ctx: PlatformContext, req: Request, items: T[]): P
   if (page < lastPage) links.push(`<${url(page + 1)}>; rel="next"`);
   if (page > 1) links.push(`<${url(page - 1)}>; rel="prev"`);
   links.push(`<${url(1)}>; rel="first"`, `<${url(lastPage)}>; rel="last"`);
-  return { items: items.slice((page - 1) * perPage, page * perPage), link: links.join(',') };
+  return { items: items.slice((page - 1) * perPage, page * perPage).map(render), link: links.join(',') };
 }
