@@ -21,7 +21,9 @@ export interface Variant {
 export interface CriteriaBenchResult {
   learners: number;
   lineItems: number;
-  /** Each evaluation dropped once made (only the verdict is counted): evaluation's own cost. */
+  /** judge(): the verdict and root progress, as a course run decides. The target applies here. */
+  judged: Variant;
+  /** evaluate(), each output dropped once made: the full explanation, as a page shows it for one learner. */
   discarded: Variant;
   /** Every evaluation kept until the pass ends: the allocation and GC cost of holding all outputs. */
   kept: Variant & { heapRetainedMiB: number };
@@ -74,6 +76,13 @@ export async function runCriteriaBench(): Promise<CriteriaBenchResult> {
   const compiled = compileCriteria(parsed.criteria);
   const now = new Date('2026-10-02T00:00:00Z');
 
+  let judgedQualified = 0;
+  const judgePass = (): number => {
+    judgedQualified = 0;
+    const start = performance.now();
+    for (let i = 0; i < snapshots.length; i++) if (compiled.judge('bench-definition', snapshots[i]!).qualified) judgedQualified++;
+    return performance.now() - start;
+  };
   let qualified = 0;
   const dropPass = (): number => {
     qualified = 0;
@@ -101,6 +110,7 @@ export async function runCriteriaBench(): Promise<CriteriaBenchResult> {
     return { runsMs, medianMs, learnersPerSecond: LEARNERS / (medianMs / 1000) };
   };
 
+  const judged = timed(judgePass);
   const discarded = timed(dropPass);
   const keptVariant = timed(keepPass);
   // What the kept outputs of one pass hold on the heap.
@@ -115,10 +125,11 @@ export async function runCriteriaBench(): Promise<CriteriaBenchResult> {
   }
   const entries = countEntries(kept[0]!.progress);
   const keptQualified = kept.filter((e) => e.qualified).length;
-  if (keptQualified !== qualified) throw new Error(`the two passes disagree: ${keptQualified} vs ${qualified} qualified`);
+  if (keptQualified !== qualified || judgedQualified !== qualified) throw new Error(`the two passes disagree: ${judgedQualified}, ${qualified} and ${keptQualified} qualified`);
   return {
     learners: LEARNERS,
     lineItems: COLUMNS.length,
+    judged,
     discarded,
     kept: { ...keptVariant, heapRetainedMiB },
     progressEntriesPerLearner: entries,

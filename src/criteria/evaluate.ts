@@ -29,8 +29,17 @@ export interface Evaluation {
   evaluatedAt: string;
 }
 
+/** The verdict alone: what a course run decides on. The explanation is rebuilt from the evidence when shown. */
+export interface Verdict {
+  qualified: boolean;
+  /** The root node's progress, 0..1. */
+  progress: number;
+}
+
 export interface CompiledCriteria {
   evaluate(definitionId: string, snapshot: LearnerSnapshot, now?: Date): Evaluation;
+  /** Exactly evaluate()'s qualified and progress.progress, without building the explanation. */
+  judge(definitionId: string, snapshot: LearnerSnapshot): Verdict;
 }
 
 /** What one learner's evaluation reads: the snapshot and, per selector, the line items it matched. */
@@ -38,6 +47,11 @@ interface Learner {
   snapshot: LearnerSnapshot;
   definitionId: string;
   matches: ReadonlyArray<readonly GradebookLineItem[]>;
+  /**
+   * false for judge(): nodes then skip details, reasons and per-column children, and parents read
+   * only `satisfied` and `progress`. The numbers come from the same code either way.
+   */
+  explain: boolean;
 }
 
 type NodeEvaluator = (learner: Learner) => NodeProgress;
@@ -54,11 +68,15 @@ interface Reading {
   percent: number;
 }
 
-interface Verdict {
+interface ItemVerdict {
   satisfied: boolean;
   progress: number;
   reason: Reason;
 }
+
+/** Stands in for details and reasons when judging without an explanation; never leaves this module. */
+const UNEXPLAINED: Reason = Object.freeze({ key: 'criteria.reason.noResults', params: Object.freeze({}) }) as Reason;
+const NO_DETAIL: NodeProgress['detail'] = Object.freeze({});
 
 // An unmet requirement never shows as complete, even when a mean or ratio rounds up to 1.
 const BELOW_ONE = 1 - Number.EPSILON / 2;
@@ -170,42 +188,50 @@ function barrier(gate: Gate, r: Reading): Reason | undefined {
   return undefined;
 }
 
-const unmet = (why: Reason): Verdict => ({ satisfied: false, progress: 0, reason: why });
+const unmet = (why: Reason): ItemVerdict => ({ satisfied: false, progress: 0, reason: why });
+const UNMET_UNEXPLAINED: ItemVerdict = Object.freeze(unmet(UNEXPLAINED));
+const MET_UNEXPLAINED: ItemVerdict = Object.freeze({ satisfied: true, progress: 1, reason: UNEXPLAINED });
 
-function compileScoreJudge(node: ScoreNode): { judge: (r: Reading) => Verdict; detail: Record<string, number | string> } {
+type ItemJudge = (r: Reading, explain: boolean) => ItemVerdict;
+
+function compileScoreJudge(node: ScoreNode): { judge: ItemJudge; detail: Record<string, number | string> } {
   const gate: Gate = { window: compileWindow(node.window), completed: node.requireCompleted === true, fullyGraded: node.requireFullyGraded === true };
   const byPercent = node.minPercent !== undefined;
   const required = node.minPercent ?? node.minPoints ?? 0;
-  const judge = (r: Reading): Verdict => {
+  const judge: ItemJudge = (r, explain) => {
     const label = r.item.label;
-    if (!r.result) return unmet(reason('criteria.reason.notAttempted', { label }));
+    if (!r.result) return explain ? unmet(reason('criteria.reason.notAttempted', { label })) : UNMET_UNEXPLAINED;
     const blocked = barrier(gate, r);
-    if (blocked) return unmet(blocked);
+    if (blocked) return explain ? unmet(blocked) : UNMET_UNEXPLAINED;
     // A zero threshold asks for a result, with or without a score.
     if (r.score === null) {
+      if (!explain) return required === 0 ? MET_UNEXPLAINED : UNMET_UNEXPLAINED;
       return required === 0
         ? { satisfied: true, progress: 1, reason: reason('criteria.reason.resultRecorded', { label }) }
         : unmet(reason('criteria.reason.notGraded', { label }));
     }
     const value = byPercent ? r.percent : r.score;
     const satisfied = value >= required;
+    const progress = progressOf(satisfied, required > 0 ? value / required : 0);
+    if (!explain) return { satisfied, progress, reason: UNEXPLAINED };
     const key = byPercent
       ? satisfied ? 'criteria.reason.scorePercentMet' : 'criteria.reason.scorePercentShort'
       : satisfied ? 'criteria.reason.scorePointsMet' : 'criteria.reason.scorePointsShort';
     const params = scoreParams(r);
     params.required = required;
-    return { satisfied, progress: progressOf(satisfied, required > 0 ? value / required : 0), reason: reason(key, params) };
+    return { satisfied, progress, reason: reason(key, params) };
   };
   return { judge, detail: { required, unit: byPercent ? 'percent' : 'points' } };
 }
 
-function compileCompletionJudge(node: CompletionNode): { judge: (r: Reading) => Verdict; detail: Record<string, number | string> } {
+function compileCompletionJudge(node: CompletionNode): { judge: ItemJudge; detail: Record<string, number | string> } {
   const gate: Gate = { window: compileWindow(node.window), completed: node.require === 'completed', fullyGraded: node.require === 'fullyGraded' };
   const done = node.require === 'completed' ? 'criteria.reason.completed' : 'criteria.reason.fullyGraded';
-  const judge = (r: Reading): Verdict => {
+  const judge: ItemJudge = (r, explain) => {
     const label = r.item.label;
-    if (!r.result) return unmet(reason('criteria.reason.notAttempted', { label }));
+    if (!r.result) return explain ? unmet(reason('criteria.reason.notAttempted', { label })) : UNMET_UNEXPLAINED;
     const blocked = barrier(gate, r);
+    if (!explain) return blocked ? UNMET_UNEXPLAINED : MET_UNEXPLAINED;
     return blocked ? unmet(blocked) : { satisfied: true, progress: 1, reason: reason(done, { label }) };
   };
   return { judge, detail: { require: node.require } };
@@ -236,6 +262,7 @@ class Compiler {
       if (children) progress.children = children;
       return progress;
     };
+    const bare = (satisfied: boolean, ratio: number): NodeProgress => ({ id, type: node.type, satisfied, progress: progressOf(satisfied, ratio), detail: NO_DETAIL, reason: UNEXPLAINED });
 
     switch (node.type) {
       case 'score':
@@ -244,25 +271,33 @@ class Compiler {
         const { index, params } = this.select(node.select);
         const lineItemIds = indexedIds(`${id}.lineItems`);
         return (learner) => {
+          const { explain } = learner;
           const items = learner.matches[index] ?? [];
-          if (items.length === 0) return make(false, 0, { matched: 0, satisfiedCount: 0, ...detail }, reason('criteria.reason.noMatch', params));
+          if (items.length === 0) return explain ? make(false, 0, { matched: 0, satisfiedCount: 0, ...detail }, reason('criteria.reason.noMatch', params)) : bare(false, 0);
           if (items.length === 1) {
             const r = read(items[0]!, learner.snapshot);
-            const verdict = judge(r);
+            const verdict = judge(r, explain);
+            if (!explain) return bare(verdict.satisfied, verdict.progress);
             return make(verdict.satisfied, verdict.progress, { matched: 1, satisfiedCount: verdict.satisfied ? 1 : 0, ...detail, ...readingDetail(r) }, verdict.reason);
           }
           // A selector matching several columns needs every one of them.
-          const children = items.map((item, k): NodeProgress => {
+          const children: NodeProgress[] = [];
+          let satisfiedCount = 0;
+          let progressSum = 0;
+          items.forEach((item, k) => {
             const r = read(item, learner.snapshot);
-            const verdict = judge(r);
-            return { id: lineItemIds(k), type: 'lineItem', satisfied: verdict.satisfied, progress: verdict.progress, detail: readingDetail(r), reason: verdict.reason };
+            const verdict = judge(r, explain);
+            if (verdict.satisfied) satisfiedCount++;
+            progressSum += verdict.progress;
+            if (explain) children.push({ id: lineItemIds(k), type: 'lineItem', satisfied: verdict.satisfied, progress: verdict.progress, detail: readingDetail(r), reason: verdict.reason });
           });
-          const satisfiedCount = children.filter((c) => c.satisfied).length;
           const satisfied = satisfiedCount === items.length;
+          const ratio = progressSum / items.length;
+          if (!explain) return bare(satisfied, ratio);
           const why = satisfied
             ? reason('criteria.reason.columnsAllMet', { ...params, matched: items.length })
             : reason('criteria.reason.columnsSomeMet', { ...params, matched: items.length, satisfiedCount });
-          return make(satisfied, mean(children.map((c) => c.progress)), { matched: items.length, satisfiedCount, ...detail }, why, children);
+          return make(satisfied, ratio, { matched: items.length, satisfiedCount, ...detail }, why, children);
         };
       }
 
@@ -274,11 +309,13 @@ class Compiler {
         const n = node.type === 'allOf' ? total : node.type === 'anyOf' ? 1 : node.n;
         return (learner) => {
           const results = children.map((evaluateChild) => evaluateChild(learner));
-          const satisfiedCount = results.filter((c) => c.satisfied).length;
+          let satisfiedCount = 0;
+          for (const c of results) if (c.satisfied) satisfiedCount++;
           const satisfied = satisfiedCount >= n;
           const progresses = results.map((c) => c.progress);
           // allOf: mean of all; anyOf: the best; atLeast: mean of the best n.
           const ratio = node.type === 'anyOf' ? Math.max(...progresses) : mean(progresses.sort((a, b) => b - a).slice(0, n));
+          if (!learner.explain) return bare(satisfied, ratio);
           const key = `criteria.reason.${node.type}${satisfied ? 'Met' : 'Short'}` as const;
           const params: Reason['params'] = node.type === 'atLeast' ? { count: total, satisfiedCount, n } : { count: total, satisfiedCount };
           const detail: NodeProgress['detail'] = node.type === 'atLeast' ? { n, total, satisfiedCount } : { total, satisfiedCount };
@@ -290,6 +327,7 @@ class Compiler {
         const required = node.minPercent;
         const entries = node.items.map((item, i) => ({ ...this.select(item.select), weight: item.weight, entryId: `${id}.items.${i}`, entryLineItemIds: indexedIds(`${id}.items.${i}.lineItems`) }));
         return (learner) => {
+          const { explain } = learner;
           const children: NodeProgress[] = [];
           let weightedSum = 0;
           let totalWeight = 0;
@@ -300,7 +338,7 @@ class Compiler {
             if (items.length === 0) {
               // A missing column counts as one 0% result with the entry's weight.
               totalWeight += weight;
-              children.push({ id: entryId, type: 'unmatched', satisfied: false, progress: 0, detail: { weight, percent: 0 }, reason: reason('criteria.reason.weightedItemNoMatch', { ...params, weight }) });
+              if (explain) children.push({ id: entryId, type: 'unmatched', satisfied: false, progress: 0, detail: { weight, percent: 0 }, reason: reason('criteria.reason.weightedItemNoMatch', { ...params, weight }) });
               continue;
             }
             items.forEach((item, k) => {
@@ -309,6 +347,7 @@ class Compiler {
               totalWeight += weight;
               weightedSum = finite(weightedSum + weight * r.percent);
               anyResult ||= r.result !== undefined;
+              if (!explain) return;
               const satisfied = required === 0 ? r.result !== undefined : r.score !== null && r.percent >= required;
               const why = !r.result
                 ? reason('criteria.reason.weightedItemNotAttempted', { label: item.label, weight })
@@ -322,10 +361,12 @@ class Compiler {
           }
           const average = weightedSum / totalWeight;
           const satisfied = required === 0 ? anyResult : average >= required;
+          const ratio = required > 0 ? average / required : 0;
+          if (!explain) return bare(satisfied, ratio);
           const why = required === 0 && !anyResult
             ? reason('criteria.reason.noResults')
             : reason(satisfied ? 'criteria.reason.weightedAverageMet' : 'criteria.reason.weightedAverageShort', { percent: shown(average, 1), required });
-          return make(satisfied, required > 0 ? average / required : 0, { percent: average, required, totalWeight, matched }, why, children);
+          return make(satisfied, ratio, { percent: average, required, totalWeight, matched }, why, children);
         };
       }
 
@@ -334,28 +375,34 @@ class Compiler {
         const { index, params } = this.select(node.select);
         const lineItemIds = indexedIds(`${id}.lineItems`);
         return (learner) => {
+          const { explain } = learner;
           const items = learner.matches[index] ?? [];
-          if (items.length === 0) return make(false, 0, { score: 0, required, matched: 0, counted: 0 }, reason('criteria.reason.noMatch', params));
+          if (items.length === 0) return explain ? make(false, 0, { score: 0, required, matched: 0, counted: 0 }, reason('criteria.reason.noMatch', params)) : bare(false, 0);
           let sum = 0;
           let anyResult = false;
-          const children = items.map((item, k): NodeProgress => {
+          let counted = 0;
+          const children: NodeProgress[] = [];
+          items.forEach((item, k) => {
             const r = read(item, learner.snapshot);
             anyResult ||= r.result !== undefined;
             sum = finite(sum + (r.score ?? 0));
+            const isCounted = r.score !== null;
+            if (isCounted) counted++;
+            if (!explain) return;
             const why = !r.result
               ? reason('criteria.reason.notAttempted', { label: item.label })
               : r.score === null
                 ? reason('criteria.reason.notGraded', { label: item.label })
                 : reason('criteria.reason.pointsItem', scoreParams(r));
-            const counted = r.score !== null;
-            return { id: lineItemIds(k), type: 'lineItem', satisfied: counted, progress: counted ? 1 : 0, detail: readingDetail(r), reason: why };
+            children.push({ id: lineItemIds(k), type: 'lineItem', satisfied: isCounted, progress: isCounted ? 1 : 0, detail: readingDetail(r), reason: why });
           });
           const satisfied = required === 0 ? anyResult : sum >= required;
+          const ratio = required > 0 ? sum / required : 0;
+          if (!explain) return bare(satisfied, ratio);
           const why = required === 0 && !anyResult
             ? reason('criteria.reason.noResults')
             : reason(satisfied ? 'criteria.reason.totalPointsMet' : 'criteria.reason.totalPointsShort', { score: shown(sum, 2), required });
-          const counted = children.filter((c) => c.satisfied).length;
-          return make(satisfied, required > 0 ? sum / required : 0, { score: sum, required, matched: items.length, counted }, why, children);
+          return make(satisfied, ratio, { score: sum, required, matched: items.length, counted }, why, children);
         };
       }
 
@@ -363,6 +410,7 @@ class Compiler {
         const { credentialId } = node;
         return (learner) => {
           const held = learner.snapshot.heldCredentials.includes(credentialId);
+          if (!learner.explain) return bare(held, 0);
           return make(held, 0, { credentialId }, reason(held ? 'criteria.reason.prerequisiteHeld' : 'criteria.reason.prerequisiteMissing', { credentialId }));
         };
       }
@@ -370,6 +418,7 @@ class Compiler {
       case 'staffApproval':
         return (learner) => {
           const approved = learner.snapshot.staffApprovals.includes(learner.definitionId);
+          if (!learner.explain) return bare(approved, 0);
           return make(approved, 0, { definitionId: learner.definitionId }, reason(approved ? 'criteria.reason.staffApproved' : 'criteria.reason.staffApprovalPending'));
         };
     }
@@ -412,8 +461,12 @@ export function compileCriteria(criteria: Criteria): CompiledCriteria {
 
   return {
     evaluate(definitionId, snapshot, now) {
-      const progress = root({ snapshot, definitionId, matches: matchesFor(snapshot.lineItems) });
+      const progress = root({ snapshot, definitionId, matches: matchesFor(snapshot.lineItems), explain: true });
       return { qualified: progress.satisfied, progress, evaluatedAt: evaluatedAt(now, snapshot.fetchedAt) };
+    },
+    judge(definitionId, snapshot) {
+      const { satisfied, progress } = root({ snapshot, definitionId, matches: matchesFor(snapshot.lineItems), explain: false });
+      return { qualified: satisfied, progress };
     },
   };
 }

@@ -35,6 +35,14 @@ describe('evaluation properties', () => {
     }), RUNS);
   });
 
+  it('judges exactly as it evaluates: judge() is evaluate() without the explanation', () => {
+    fc.assert(fc.property(treeArb(false), snapshotArb, (tree, snapshot) => {
+      const compiled = compileCriteria(valid(tree));
+      const evaluation = compiled.evaluate(DEFINITION, snapshot);
+      expect(compiled.judge(DEFINITION, snapshot)).toEqual({ qualified: evaluation.qualified, progress: evaluation.progress.progress });
+    }), { numRuns: 500 });
+  });
+
   it('is monotonic: raising a score never turns a qualified learner unqualified, nor lowers progress', () => {
     const raise = fc.record({ lineItemId: fc.constantFrom(...LINE_ITEM_IDS), by: fc.double({ min: 0, max: 500, noNaN: true }) });
     fc.assert(fc.property(treeArb(true), snapshotArb, raise, (tree, snapshot, { lineItemId, by }) => {
