@@ -57,7 +57,7 @@ export interface SyncRun {
 export interface Storage {
   awardDecisionMiB: number;
   learnerGradebookMiB: number;
-  /** Mean over a sample of decisions: the JSON text of evaluation + evidence, and what PostgreSQL stores (compressed). */
+  /** Mean over a sample of decisions: the JSON text of its evidence, and what PostgreSQL stores (compressed). */
   decisionJsonKiB: number;
   decisionStoredKiB: number;
 }
@@ -242,9 +242,9 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
     const storage = async (): Promise<Storage> => {
       const sizes = (await sql<{ d: string; g: string }>`select pg_total_relation_size('award_decision') as d, pg_total_relation_size('learner_gradebook') as g`.execute(db)).rows[0]!;
       const row = (await sql<{ json: number | null; stored: number | null }>`
-        select avg(octet_length(evaluation::text) + octet_length(evidence::text))::float8 as json,
-               avg(pg_column_size(evaluation) + pg_column_size(evidence))::float8 as stored
-        from (select evaluation, evidence from award_decision order by id desc limit 200) s`.execute(db)).rows[0]!;
+        select avg(octet_length(evidence::text))::float8 as json,
+               avg(pg_column_size(evidence))::float8 as stored
+        from (select evidence from award_decision order by id desc limit 200) s`.execute(db)).rows[0]!;
       return {
         awardDecisionMiB: Number(sizes.d) / MiB, learnerGradebookMiB: Number(sizes.g) / MiB,
         decisionJsonKiB: (row.json ?? 0) / 1024, decisionStoredKiB: (row.stored ?? 0) / 1024,

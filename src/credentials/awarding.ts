@@ -3,7 +3,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { compileCriteria, prerequisitesOf, type CompiledCriteria, type Criteria, type Evaluation } from '../criteria/index.js';
 import type { Db } from '../db/database.js';
-import type { Tables } from '../db/schema.js';
+import type { DecisionEvidence, Tables } from '../db/schema.js';
 import type { GradebookClients } from '../gradebook/client.js';
 import { GradebookError } from '../gradebook/errors.js';
 import { learnerSnapshots } from '../gradebook/snapshot.js';
@@ -22,6 +22,7 @@ export interface CourseServices {
   membershipsUrl: string | null;
 }
 
+/** A learner's fresh verdict with its explanation: single-learner runs only. */
 export interface Standing {
   credentialId: string;
   revision: number;
@@ -198,14 +199,20 @@ export class AwardingService {
     return { held, approvals };
   }
 
-  private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger, keepStandings: boolean) {
+  /**
+   * Judges every learner against every credential and records what changed. `explain` (a single
+   * learner's launch) also builds the full explanation for the page; a course run only judges, and
+   * explanations are rebuilt from the recorded evidence when someone looks (explanations.ts).
+   */
+  private async decide(course: CourseServices, credentials: CourseCredential[], snapshots: LearnerSnapshot[], members: Map<string, RosterMember>, trigger: RunTrigger, explain: boolean) {
     const standings: Standing[] = [];
     let newAwards = 0;
     let qualified = 0;
-    if (snapshots[0]) await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
-    for (let i = 0; i < snapshots.length; i += CHUNK) {
+    const columns = snapshots[0] && await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
+    const credentialIds = credentials.map((c) => c.id);
+    for (let i = 0; columns && i < snapshots.length; i += CHUNK) {
       const chunk = snapshots.slice(i, i + CHUNK);
-      const evaluated = chunk.flatMap((snapshot) => {
+      const judged = chunk.flatMap((snapshot) => {
         const held = new Set(snapshot.heldCredentials);
         return credentials.map((credential) => {
           // Only what this credential's verdict depends on, so evidence is stable from run to run.
@@ -214,9 +221,10 @@ export class AwardingService {
             heldCredentials: credential.prerequisites.filter((p) => held.has(p)).sort(),
             staffApprovals: snapshot.staffApprovals.filter((a) => a === credential.id),
           };
-          const evaluation = credential.compiled.evaluate(credential.id, basis);
-          if (evaluation.qualified) held.add(credential.id);
-          return { credential, snapshot: basis, evaluation, hash: evidenceHash(basis, evaluation) };
+          const evaluation = explain ? credential.compiled.evaluate(credential.id, basis) : undefined;
+          const verdict = evaluation ? { qualified: evaluation.qualified, progress: evaluation.progress.progress } : credential.compiled.judge(credential.id, basis);
+          if (verdict.qualified) held.add(credential.id);
+          return { credential, snapshot: basis, verdict, evaluation, hash: evidenceHash(columns.hash, basis, verdict.qualified) };
         });
       });
       const awardedNow = await this.db.transaction().execute(async (trx) => {
@@ -225,40 +233,48 @@ export class AwardingService {
         const latest = await trx.selectFrom('award_decision')
           .distinctOn(['credential_id', 'user_id'])
           .select(['id', 'credential_id', 'user_id', 'revision', 'evidence_hash'])
-          .where('credential_id', 'in', credentials.map((c) => c.id)).where('user_id', 'in', users)
+          .where('credential_id', 'in', credentialIds).where('user_id', 'in', users)
           .orderBy('credential_id').orderBy('user_id').orderBy('decided_at', 'desc').orderBy('id', 'desc')
           .execute();
-        const latestBy = new Map(latest.map((d) => [`${d.credential_id}\n${d.user_id}`, d]));
+        const byLearner = new Map(judged.map((e) => [learnerKey(e.credential.id, e.snapshot.userId), e]));
+        // A decision still stands while its revision and evidence are unchanged.
+        const decisionIds = new Map<string, string>();
+        for (const d of latest) {
+          const key = learnerKey(d.credential_id, d.user_id);
+          const e = byLearner.get(key);
+          if (e && d.revision === e.credential.revision && d.evidence_hash === e.hash) decisionIds.set(key, d.id);
+        }
+        const changed = judged.filter((e) => !decisionIds.has(learnerKey(e.credential.id, e.snapshot.userId)));
+        for (const rows of batches(changed)) {
+          const inserted = await trx.insertInto('award_decision').values(rows.map((e) => ({
+            credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, qualified: e.verdict.qualified,
+            progress: e.verdict.progress, evidence: JSON.stringify(evidenceOf(e.snapshot)), columns_id: columns.id, trigger, evidence_hash: e.hash,
+          }))).returning(['id', 'credential_id', 'user_id']).execute();
+          for (const d of inserted) decisionIds.set(learnerKey(d.credential_id, d.user_id), d.id);
+        }
         const existingAwards = await trx.selectFrom('award').select(['credential_id', 'revision', 'user_id'])
-          .where('credential_id', 'in', credentials.map((c) => c.id)).where('user_id', 'in', users).execute();
+          .where('credential_id', 'in', credentialIds).where('user_id', 'in', users).execute();
         const awarded = new Set(existingAwards.map((a) => `${a.credential_id}\n${a.revision}\n${a.user_id}`));
-        const fresh: Array<{ credential: CourseCredential; userId: string }> = [];
-        for (const e of evaluated) {
-          const key = `${e.credential.id}\n${e.snapshot.userId}`;
-          const hasAward = awarded.has(`${e.credential.id}\n${e.credential.revision}\n${e.snapshot.userId}`);
-          let decisionId = latestBy.get(key)?.revision === e.credential.revision && latestBy.get(key)?.evidence_hash === e.hash ? latestBy.get(key)!.id : undefined;
-          if (!decisionId) {
-            ({ id: decisionId } = await trx.insertInto('award_decision').values({
-              credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, qualified: e.evaluation.qualified,
-              evaluation: JSON.stringify(e.evaluation), evidence: JSON.stringify(evidenceOf(e.snapshot)), trigger, evidence_hash: e.hash,
-            }).returning('id').executeTakeFirstOrThrow());
-          }
-          if (e.evaluation.qualified && !hasAward) {
-            const inserted = await trx.insertInto('award').values({ credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, decision_id: decisionId })
-              .onConflict((oc) => oc.doNothing()).returning('user_id').executeTakeFirst();
-            if (inserted) fresh.push({ credential: e.credential, userId: e.snapshot.userId });
-          }
-          if (e.evaluation.qualified) qualified++;
-          if (keepStandings) {
+        const due = judged.filter((e) => e.verdict.qualified && !awarded.has(`${e.credential.id}\n${e.credential.revision}\n${e.snapshot.userId}`));
+        let fresh = 0;
+        for (const rows of batches(due)) {
+          fresh += (await trx.insertInto('award').values(rows.map((e) => ({
+            credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId,
+            decision_id: decisionIds.get(learnerKey(e.credential.id, e.snapshot.userId))!,
+          }))).onConflict((oc) => oc.doNothing()).returning('user_id').execute()).length;
+        }
+        for (const e of judged) {
+          if (e.verdict.qualified) qualified++;
+          if (e.evaluation) {
             standings.push({
-              credentialId: e.credential.id, revision: e.credential.revision, userId: e.snapshot.userId,
-              qualified: e.evaluation.qualified, awarded: hasAward || e.evaluation.qualified, evaluation: e.evaluation,
+              credentialId: e.credential.id, revision: e.credential.revision, userId: e.snapshot.userId, qualified: e.verdict.qualified,
+              awarded: e.verdict.qualified || awarded.has(`${e.credential.id}\n${e.credential.revision}\n${e.snapshot.userId}`), evaluation: e.evaluation,
             });
           }
         }
         return fresh;
       });
-      newAwards += awardedNow.length;
+      newAwards += awardedNow;
     }
     await this.writeBack(course, credentials);
     return { learners: snapshots.length, qualified, standings, newAwards };
@@ -293,27 +309,38 @@ export class AwardingService {
   }
 }
 
-/** What a decision was made on: the learner's results and the columns they belong to. */
-function evidenceOf(snapshot: LearnerSnapshot) {
-  const used = new Set(Object.keys(snapshot.results));
-  return {
-    fetchedAt: snapshot.fetchedAt,
-    lineItems: snapshot.lineItems.filter((li) => used.has(li.id)).map((li) => ({ id: li.id, label: li.label, scoreMaximum: li.scoreMaximum })),
-    results: snapshot.results,
-    heldCredentials: snapshot.heldCredentials,
-    staffApprovals: snapshot.staffApprovals,
-  };
+const learnerKey = (credentialId: string, userId: string) => `${credentialId}\n${userId}`;
+
+/** Rows per INSERT: well inside PostgreSQL's 65,535 bind parameters whatever the row width. */
+const ROWS_PER_INSERT = 1_000;
+
+function* batches<T>(rows: T[]): Generator<T[]> {
+  for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) yield rows.slice(i, i + ROWS_PER_INSERT);
 }
 
-function evidenceHash(snapshot: LearnerSnapshot, evaluation: Evaluation): string {
-  return createHash('sha256').update(JSON.stringify([evaluation.qualified, snapshot.results, snapshot.heldCredentials, snapshot.staffApprovals])).digest('base64url');
+/** What a decision was made on, with the columns (stored once, in gradebook_columns). */
+function evidenceOf(snapshot: LearnerSnapshot): DecisionEvidence {
+  return { fetchedAt: snapshot.fetchedAt, results: snapshot.results, heldCredentials: snapshot.heldCredentials, staffApprovals: snapshot.staffApprovals };
 }
 
-/** The gradebook as read, so pages show it without calling the LMS. */
-async function storeCourseColumns(db: Db, contextRef: string, lineItems: GradebookLineItem[], fetchedAt: string) {
-  const values = { fetched_at: new Date(fetchedAt), line_items: JSON.stringify(lineItems) };
+function evidenceHash(columnsHash: string, snapshot: LearnerSnapshot, qualified: boolean): string {
+  return createHash('sha256').update(JSON.stringify([columnsHash, qualified, snapshot.results, snapshot.heldCredentials, snapshot.staffApprovals])).digest('base64url');
+}
+
+/**
+ * The gradebook's columns as read: the course's current ones, so pages show them without calling
+ * the LMS, and this set among those decisions were made on (stored once per distinct set).
+ */
+async function storeCourseColumns(db: Db, contextRef: string, lineItems: GradebookLineItem[], fetchedAt: string): Promise<{ id: string; hash: string }> {
+  const json = JSON.stringify(lineItems);
+  const hash = createHash('sha256').update(json).digest('base64url');
+  const values = { fetched_at: new Date(fetchedAt), line_items: json };
   await db.insertInto('course_gradebook').values({ context_ref: contextRef, ...values })
     .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
+  const { id } = await db.insertInto('gradebook_columns').values({ context_ref: contextRef, columns_hash: hash, line_items: json })
+    .onConflict((oc) => oc.columns(['context_ref', 'columns_hash']).doUpdateSet({ columns_hash: hash }))
+    .returning('id').executeTakeFirstOrThrow();
+  return { id, hash };
 }
 
 async function storeLearnerResults(trx: Transaction<Tables>, contextRef: string, snapshots: LearnerSnapshot[], members: Map<string, RosterMember>) {

@@ -1,4 +1,13 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { GradebookLineItem, GradebookResult } from '../gradebook/types.js';
+
+/** What one decision was made on, besides the columns: the learner's results and the tool's own records. */
+export interface DecisionEvidence {
+  fetchedAt: string;
+  results: Record<string, GradebookResult>;
+  heldCredentials: string[];
+  staffApprovals: string[];
+}
 
 type CreatedAt = ColumnType<Date, Date | undefined, never>;
 
@@ -63,6 +72,14 @@ export interface Tables {
     fetched_at: Date;
     line_items: ColumnType<unknown[], string, string>;
   };
+  /** Each distinct set of a course's gradebook columns that decisions were made on. */
+  gradebook_columns: {
+    id: Generated<string>;
+    context_ref: string;
+    columns_hash: string;
+    line_items: ColumnType<GradebookLineItem[], string, never>;
+    first_seen_at: CreatedAt;
+  };
   learner_gradebook: {
     context_ref: string;
     user_id: string;
@@ -76,8 +93,10 @@ export interface Tables {
     revision: number;
     user_id: string;
     qualified: boolean;
-    evaluation: ColumnType<Record<string, unknown>, string, never>;
-    evidence: ColumnType<Record<string, unknown>, string, never>;
+    /** The root's progress, 0..1; the full explanation is rebuilt from the evidence (src/credentials/explanations.ts). */
+    progress: number;
+    evidence: ColumnType<DecisionEvidence, string, never>;
+    columns_id: string;
     trigger: 'launch' | 'course_sync' | 'scheduled';
     decided_at: CreatedAt;
     evidence_hash: string;

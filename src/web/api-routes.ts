@@ -2,6 +2,7 @@ import express, { type Request, type Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { AwardingService } from '../credentials/awarding.js';
+import { explainDecisions, latestDecisions } from '../credentials/explanations.js';
 import { CredentialNotFoundError, type CourseRef, type DefinitionService, type Saved } from '../credentials/definitions.js';
 import type { Db } from '../db/database.js';
 import { GradebookError } from '../gradebook/errors.js';
@@ -111,17 +112,26 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
     res.json({ fetchedAt: outcome.fetchedAt, learners: outcome.learners, qualified: outcome.qualified, newAwards: outcome.newAwards, lmsRequests: outcome.requests });
   }));
 
-  /** Progress: a learner sees their own; staff see everyone's, as last decided. */
-  lti.app.get('/api/v1/progress', route(false, async (_req, res, course) => {
+  /**
+   * Progress as last decided. A learner gets their own, with the explanation. Staff get every
+   * learner's verdict and progress, or one learner's explanation with `?userId=`.
+   */
+  const progressQuery = z.object({ userId: z.string().min(1).max(255).optional() }).strict();
+  lti.app.get('/api/v1/progress', route(false, async (req, res, course) => {
+    const query = progressQuery.safeParse(req.query);
+    if (!query.success) return fail(req, res, 400, 'invalid', { errors: query.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
     const token = res.locals.token as LtijsIdToken;
     const staff = isStaff(res);
-    let query = db.selectFrom('award_decision as d')
-      .innerJoin('credential as c', 'c.id', 'd.credential_id')
-      .distinctOn(['d.credential_id', 'd.user_id'])
-      .select(['d.credential_id', 'd.user_id', 'd.revision', 'd.qualified', 'd.evaluation', 'd.decided_at'])
-      .where('c.context_ref', '=', course.contextRef);
-    if (!staff) query = query.where('d.user_id', '=', token.user);
-    const rows = await query.orderBy('d.credential_id').orderBy('d.user_id').orderBy('d.decided_at', 'desc').orderBy('d.id', 'desc').execute();
-    res.json({ progress: rows.map((r) => ({ credentialId: r.credential_id, userId: r.user_id, revision: r.revision, qualified: r.qualified, decidedAt: r.decided_at, evaluation: r.evaluation })) });
+    if (!staff && query.data.userId !== undefined && query.data.userId !== token.user) return fail(req, res, 403, 'staff_only');
+    const userId = staff ? query.data.userId : token.user;
+    const credentialIds = (await db.selectFrom('credential').select('id').where('context_ref', '=', course.contextRef).execute()).map((c) => c.id);
+    const decisions = await latestDecisions(db, credentialIds, userId);
+    const evaluations = userId === undefined ? [] : await explainDecisions(db, decisions);
+    res.json({
+      progress: decisions.map((d, i) => ({
+        credentialId: d.credential_id, userId: d.user_id, revision: d.revision, qualified: d.qualified, progress: d.progress, decidedAt: d.decided_at,
+        ...(evaluations[i] ? { evaluation: evaluations[i] } : {}),
+      })),
+    });
   }));
 }

@@ -3,6 +3,7 @@ import { explain } from '../criteria/describe.js';
 import type { Evaluation } from '../criteria/index.js';
 import type { RunOutcome } from '../credentials/awarding.js';
 import type { Definition } from '../credentials/definition-schema.js';
+import { explainDecisions, latestDecisions } from '../credentials/explanations.js';
 import type { Db } from '../db/database.js';
 import type { Language } from './i18n.js';
 
@@ -35,11 +36,11 @@ export async function learnerCredentials(db: Db, contextRef: string, userId: str
   };
   if (credentials.length === 0) return { credentials: [], notice: await notice() };
   const fresh = new Map(outcome.ok ? outcome.standings.filter((s) => s.userId === userId).map((s) => [s.credentialId, s.evaluation]) : []);
-  const recorded = fresh.size ? new Map<string, Evaluation>() : new Map(
-    (await db.selectFrom('award_decision').distinctOn('credential_id').select(['credential_id', 'evaluation'])
-      .where('user_id', '=', userId).where('credential_id', 'in', credentials.map((c) => c.id))
-      .orderBy('credential_id').orderBy('decided_at', 'desc').execute()).map((d) => [d.credential_id, d.evaluation as unknown as Evaluation]),
-  );
+  const recorded = new Map<string, Evaluation>();
+  if (fresh.size === 0) {
+    const decisions = await latestDecisions(db, credentials.map((c) => c.id), userId);
+    (await explainDecisions(db, decisions)).forEach((evaluation, i) => recorded.set(decisions[i]!.credential_id, evaluation));
+  }
   return {
     credentials: credentials.map((c) => {
       const definition = c.definition as unknown as Definition;

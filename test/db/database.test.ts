@@ -1,8 +1,9 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
-import { openDatabase } from '../../src/db/database.js';
+import { explainDecisions, latestDecisions } from '../../src/credentials/explanations.js';
+import { migrate, openDatabase } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { DataDirInUseError, EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { createLogger } from '../../src/logger.js';
@@ -54,6 +55,36 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       expect(nonces.rows[0]!.n).toBe(ltijsWrites);
     } finally {
       await lti.Database.Close();
+      await database.close();
+    }
+  });
+
+  test('migration 0004 moves earlier decisions\' columns out of their evidence, keeping verdict and progress', async () => {
+    const database = await openDatabase(loadConfig(target.env), logger);
+    const { db } = database;
+    try {
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateTo('0003_awarding_runs')).error).toBeUndefined();
+      const { rows: [context] } = await sql<{ id: string }>`insert into lti_context (issuer, client_id, deployment_id, context_id, last_launch_at)
+        values ('https://lms.example', 'c1', '1', 'MIG101', now()) returning id`.execute(db);
+      const { rows: [credential] } = await sql<{ id: string }>`insert into credential (context_ref, current_revision, created_by) values (${context!.id}, 1, 't') returning id`.execute(db);
+      const criteria = { type: 'score', select: { tag: 'quiz' }, minPercent: 60 };
+      await sql`insert into credential_revision (credential_id, revision, definition, criteria, created_by)
+        values (${credential!.id}, 1, '{}', ${JSON.stringify(criteria)}, 't')`.execute(db);
+      const quiz = { id: 'https://lms.example/li/1', label: 'Quiz 1', scoreMaximum: 10 };
+      // The course's last read columns know the tag that the decision's evidence did not keep.
+      await sql`insert into course_gradebook (context_ref, fetched_at, line_items) values (${context!.id}, now(), ${JSON.stringify([{ ...quiz, tag: 'quiz' }])})`.execute(db);
+      const evidence = { fetchedAt: '2026-10-01T00:00:00.000Z', lineItems: [quiz], results: { [quiz.id]: { lineItemId: quiz.id, score: 7, maximum: 10 } }, heldCredentials: [], staffApprovals: [] };
+      await sql`insert into award_decision (credential_id, revision, user_id, qualified, evaluation, evidence, trigger)
+        values (${credential!.id}, 1, 'u1', true, ${JSON.stringify({ qualified: true, progress: { progress: 1 } })}, ${JSON.stringify(evidence)}, 'scheduled')`.execute(db);
+
+      expect(await migrate(db)).toEqual(['0004_decisions_keep_evidence']);
+      const decisions = await latestDecisions(db, [credential!.id]);
+      expect(decisions).toMatchObject([{ qualified: true, progress: 1, evidence: { fetchedAt: evidence.fetchedAt, results: evidence.results } }]);
+      expect(decisions[0]!.evidence).not.toHaveProperty('lineItems');
+      const [explained] = await explainDecisions(db, decisions);
+      expect(explained).toMatchObject({ qualified: true, progress: { progress: 1, detail: { lineItemId: quiz.id, score: 7 } } });
+    } finally {
       await database.close();
     }
   });

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { explainDecisions, latestDecisions } from '../../src/credentials/explanations.js';
 import type { CourseRef } from '../../src/credentials/definitions.js';
 import type { DefinitionInput } from '../../src/credentials/definition-schema.js';
 import type { GradebookLineItem } from '../../src/gradebook/types.js';
@@ -136,6 +137,10 @@ describe.each(DATABASE_KINDS)('awarding from the real gradebook on %s', (kind) =
     // Decisions carry their evidence; an identical second run records nothing new.
     const decision = await tool.database.db.selectFrom('award_decision').selectAll().where('credential_id', '=', quizzes).limit(1).executeTakeFirstOrThrow();
     expect(decision.evidence).toMatchObject({ fetchedAt: expect.any(String), results: expect.any(Object) });
+    // The explanation rebuilt from each recorded decision's evidence gives the verdict recorded with it.
+    const recorded = await latestDecisions(tool.database.db, [quizzes, composite, weighted, advanced]);
+    const explained = await explainDecisions(tool.database.db, recorded);
+    expect(explained.map((e) => [e.qualified, e.progress.progress])).toEqual(recorded.map((d) => [d.qualified, d.progress]));
     const count = async () => (await sql<{ n: number }>`select count(*)::int as n from award_decision`.execute(tool.database.db)).rows[0]!.n;
     const before = await count();
     expect((await tool.app.awarding.syncCourse(course.contextRef, 'scheduled')).ok).toBe(true);

@@ -99,8 +99,17 @@ describe('the credentials API', () => {
     const own = await call(learner, 'GET', '/api/v1/progress');
     expect(own.body.progress.length).toBeGreaterThan(0);
     expect(own.body.progress.every((p: { userId: string }) => p.userId === LEARNERS[5]!.id)).toBe(true);
+    // A learner's own entries carry the explanation, rebuilt from the recorded evidence.
+    expect(own.body.progress[0]).toMatchObject({ qualified: expect.any(Boolean), progress: expect.any(Number), evaluation: { progress: { id: 'root' } } });
+    expect(own.body.progress[0].evaluation.qualified).toBe(own.body.progress[0].qualified);
+    expect(own.body.progress[0].evaluation.progress.progress).toBe(own.body.progress[0].progress);
+    expect((await call(learner, 'GET', `/api/v1/progress?userId=${encodeURIComponent(LEARNERS[6]!.id)}`)).status).toBe(403);
     const all = await call({ browser: teacher, ltik: teacherLtik }, 'GET', '/api/v1/progress');
     expect(new Set(all.body.progress.map((p: { userId: string }) => p.userId)).size).toBe(LEARNERS.length);
+    expect(all.body.progress.every((p: { evaluation?: unknown; progress: number }) => p.evaluation === undefined && p.progress >= 0 && p.progress <= 1)).toBe(true);
+    const one = await call({ browser: teacher, ltik: teacherLtik }, 'GET', `/api/v1/progress?userId=${encodeURIComponent(LEARNERS[5]!.id)}`);
+    expect(one.body.progress).toEqual(own.body.progress);
+    expect((await call({ browser: teacher, ltik: teacherLtik }, 'GET', '/api/v1/progress?user=x')).status).toBe(400);
   });
 
   test('a staff approval step is granted through the API', async () => {
