@@ -211,8 +211,9 @@ export class AwardingService {
     const columns = snapshots[0] && await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
     const credentialIds = credentials.map((c) => c.id);
     for (let i = 0; columns && i < snapshots.length; i += CHUNK) {
-      const chunk = snapshots.slice(i, i + CHUNK);
-      const judged = chunk.flatMap((snapshot) => {
+      const chunk = snapshots.slice(i, i + CHUNK).map((snapshot) => ({ snapshot, resultsJson: JSON.stringify(snapshot.results) }))
+        .map((s) => ({ ...s, resultsHash: contentHash(s.resultsJson) }));
+      const judged = chunk.flatMap(({ snapshot, resultsHash }) => {
         const held = new Set(snapshot.heldCredentials);
         return credentials.map((credential) => {
           // Only what this credential's verdict depends on, so evidence is stable from run to run.
@@ -224,12 +225,12 @@ export class AwardingService {
           const evaluation = explain ? credential.compiled.evaluate(credential.id, basis) : undefined;
           const verdict = evaluation ? { qualified: evaluation.qualified, progress: evaluation.progress.progress } : credential.compiled.judge(credential.id, basis);
           if (verdict.qualified) held.add(credential.id);
-          return { credential, snapshot: basis, verdict, evaluation, hash: evidenceHash(columns.hash, basis, verdict.qualified) };
+          return { credential, snapshot: basis, resultsHash, verdict, evaluation, hash: evidenceHash(columns.hash, resultsHash, basis, verdict.qualified) };
         });
       });
       const awardedNow = await this.db.transaction().execute(async (trx) => {
         await storeLearnerResults(trx, course.contextRef, chunk, members);
-        const users = chunk.map((s) => s.userId);
+        const users = chunk.map((s) => s.snapshot.userId);
         const latest = await trx.selectFrom('award_decision')
           .distinctOn(['credential_id', 'user_id'])
           .select(['id', 'credential_id', 'user_id', 'revision', 'evidence_hash'])
@@ -248,7 +249,7 @@ export class AwardingService {
         for (const rows of batches(changed)) {
           const inserted = await trx.insertInto('award_decision').values(rows.map((e) => ({
             credential_id: e.credential.id, revision: e.credential.revision, user_id: e.snapshot.userId, qualified: e.verdict.qualified,
-            progress: e.verdict.progress, evidence: JSON.stringify(evidenceOf(e.snapshot)), columns_id: columns.id, trigger, evidence_hash: e.hash,
+            progress: e.verdict.progress, evidence: JSON.stringify(evidenceOf(e.snapshot)), columns_id: columns.id, results_hash: e.resultsHash, trigger, evidence_hash: e.hash,
           }))).returning(['id', 'credential_id', 'user_id']).execute();
           for (const d of inserted) decisionIds.set(learnerKey(d.credential_id, d.user_id), d.id);
         }
@@ -318,13 +319,15 @@ function* batches<T>(rows: T[]): Generator<T[]> {
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) yield rows.slice(i, i + ROWS_PER_INSERT);
 }
 
-/** What a decision was made on, with the columns (stored once, in gradebook_columns). */
+const contentHash = (json: string) => createHash('sha256').update(json).digest('base64url');
+
+/** What a decision was made on besides its columns and results, which it references. */
 function evidenceOf(snapshot: LearnerSnapshot): DecisionEvidence {
-  return { fetchedAt: snapshot.fetchedAt, results: snapshot.results, heldCredentials: snapshot.heldCredentials, staffApprovals: snapshot.staffApprovals };
+  return { fetchedAt: snapshot.fetchedAt, heldCredentials: snapshot.heldCredentials, staffApprovals: snapshot.staffApprovals };
 }
 
-function evidenceHash(columnsHash: string, snapshot: LearnerSnapshot, qualified: boolean): string {
-  return createHash('sha256').update(JSON.stringify([columnsHash, qualified, snapshot.results, snapshot.heldCredentials, snapshot.staffApprovals])).digest('base64url');
+function evidenceHash(columnsHash: string, resultsHash: string, snapshot: LearnerSnapshot, qualified: boolean): string {
+  return contentHash(JSON.stringify([columnsHash, resultsHash, qualified, snapshot.heldCredentials, snapshot.staffApprovals]));
 }
 
 /**
@@ -333,7 +336,7 @@ function evidenceHash(columnsHash: string, snapshot: LearnerSnapshot, qualified:
  */
 async function storeCourseColumns(db: Db, contextRef: string, lineItems: GradebookLineItem[], fetchedAt: string): Promise<{ id: string; hash: string }> {
   const json = JSON.stringify(lineItems);
-  const hash = createHash('sha256').update(json).digest('base64url');
+  const hash = contentHash(json);
   const values = { fetched_at: new Date(fetchedAt), line_items: json };
   await db.insertInto('course_gradebook').values({ context_ref: contextRef, ...values })
     .onConflict((oc) => oc.column('context_ref').doUpdateSet(values)).execute();
@@ -343,12 +346,23 @@ async function storeCourseColumns(db: Db, contextRef: string, lineItems: Gradebo
   return { id, hash };
 }
 
-async function storeLearnerResults(trx: Transaction<Tables>, contextRef: string, snapshots: LearnerSnapshot[], members: Map<string, RosterMember>) {
-  if (!snapshots.length) return;
-  await trx.insertInto('learner_gradebook').values(snapshots.map((s) => ({
-    context_ref: contextRef, user_id: s.userId, fetched_at: new Date(s.fetchedAt), results: JSON.stringify(s.results),
+/**
+ * Each learner's results as read: stored once per distinct content (learner_results), and the
+ * learner's row pointing at them with the time of the read and the roster entry.
+ */
+async function storeLearnerResults(trx: Transaction<Tables>, contextRef: string, learners: Array<{ snapshot: LearnerSnapshot; resultsJson: string; resultsHash: string }>, members: Map<string, RosterMember>) {
+  if (!learners.length) return;
+  const known = new Set((await trx.selectFrom('learner_results').select('results_hash')
+    .where('context_ref', '=', contextRef).where('results_hash', 'in', learners.map((l) => l.resultsHash)).execute()).map((r) => r.results_hash));
+  const fresh = [...new Map(learners.filter((l) => !known.has(l.resultsHash)).map((l) => [l.resultsHash, l.resultsJson])).entries()];
+  for (const rows of batches(fresh)) {
+    await trx.insertInto('learner_results').values(rows.map(([results_hash, results]) => ({ context_ref: contextRef, results_hash, results })))
+      .onConflict((oc) => oc.doNothing()).execute();
+  }
+  await trx.insertInto('learner_gradebook').values(learners.map(({ snapshot: s, resultsHash }) => ({
+    context_ref: contextRef, user_id: s.userId, fetched_at: new Date(s.fetchedAt), results_hash: resultsHash,
     member: members.has(s.userId) ? JSON.stringify(members.get(s.userId)) : null,
   }))).onConflict((oc) => oc.columns(['context_ref', 'user_id']).doUpdateSet({
-    fetched_at: sql`excluded.fetched_at`, results: sql`excluded.results`, member: sql`coalesce(excluded.member, learner_gradebook.member)`,
+    fetched_at: sql`excluded.fetched_at`, results_hash: sql`excluded.results_hash`, member: sql`coalesce(excluded.member, learner_gradebook.member)`,
   })).execute();
 }

@@ -1,10 +1,9 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { GradebookLineItem, GradebookResult } from '../gradebook/types.js';
 
-/** What one decision was made on, besides the columns: the learner's results and the tool's own records. */
+/** What one decision was made on besides the columns and results it references: the tool's own records. */
 export interface DecisionEvidence {
   fetchedAt: string;
-  results: Record<string, GradebookResult>;
   heldCredentials: string[];
   staffApprovals: string[];
 }
@@ -80,11 +79,19 @@ export interface Tables {
     line_items: ColumnType<GradebookLineItem[], string, never>;
     first_seen_at: CreatedAt;
   };
+  /** Each distinct set of one learner's results in a course, as read from the LMS. */
+  learner_results: {
+    context_ref: string;
+    results_hash: string;
+    results: ColumnType<Record<string, GradebookResult>, string, never>;
+    first_seen_at: CreatedAt;
+  };
   learner_gradebook: {
     context_ref: string;
     user_id: string;
     fetched_at: Date;
-    results: ColumnType<Record<string, unknown>, string, string>;
+    /** The learner's results as last read: learner_results. */
+    results_hash: string;
     member: ColumnType<Record<string, unknown> | null, string | null, string | null>;
   };
   award_decision: {
@@ -97,6 +104,7 @@ export interface Tables {
     progress: number;
     evidence: ColumnType<DecisionEvidence, string, never>;
     columns_id: string;
+    results_hash: string;
     trigger: 'launch' | 'course_sync' | 'scheduled';
     decided_at: CreatedAt;
     evidence_hash: string;

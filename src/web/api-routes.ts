@@ -126,7 +126,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
     const userId = staff ? query.data.userId : token.user;
     const credentialIds = (await db.selectFrom('credential').select('id').where('context_ref', '=', course.contextRef).execute()).map((c) => c.id);
     const decisions = await latestDecisions(db, credentialIds, userId);
-    const evaluations = userId === undefined ? [] : await explainDecisions(db, decisions);
+    const evaluations = userId === undefined ? [] : await explainDecisions(db, course.contextRef, decisions);
     res.json({
       progress: decisions.map((d, i) => ({
         credentialId: d.credential_id, userId: d.user_id, revision: d.revision, qualified: d.qualified, progress: d.progress, decidedAt: d.decided_at,

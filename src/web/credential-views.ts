@@ -39,7 +39,7 @@ export async function learnerCredentials(db: Db, contextRef: string, userId: str
   const recorded = new Map<string, Evaluation>();
   if (fresh.size === 0) {
     const decisions = await latestDecisions(db, credentials.map((c) => c.id), userId);
-    (await explainDecisions(db, decisions)).forEach((evaluation, i) => recorded.set(decisions[i]!.credential_id, evaluation));
+    (await explainDecisions(db, contextRef, decisions)).forEach((evaluation, i) => recorded.set(decisions[i]!.credential_id, evaluation));
   }
   return {
     credentials: credentials.map((c) => {

@@ -59,7 +59,7 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
     }
   });
 
-  test('migration 0004 moves earlier decisions\' columns out of their evidence, keeping verdict and progress', async () => {
+  test('migration 0004 moves earlier evidence into stored columns and results, keeping verdict and progress', async () => {
     const database = await openDatabase(loadConfig(target.env), logger);
     const { db } = database;
     try {
@@ -75,15 +75,20 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       // The course's last read columns know the tag that the decision's evidence did not keep.
       await sql`insert into course_gradebook (context_ref, fetched_at, line_items) values (${context!.id}, now(), ${JSON.stringify([{ ...quiz, tag: 'quiz' }])})`.execute(db);
       const evidence = { fetchedAt: '2026-10-01T00:00:00.000Z', lineItems: [quiz], results: { [quiz.id]: { lineItemId: quiz.id, score: 7, maximum: 10 } }, heldCredentials: [], staffApprovals: [] };
+      await sql`insert into learner_gradebook (context_ref, user_id, fetched_at, results) values (${context!.id}, 'u1', now(), ${JSON.stringify(evidence.results)})`.execute(db);
       await sql`insert into award_decision (credential_id, revision, user_id, qualified, evaluation, evidence, trigger)
         values (${credential!.id}, 1, 'u1', true, ${JSON.stringify({ qualified: true, progress: { progress: 1 } })}, ${JSON.stringify(evidence)}, 'scheduled')`.execute(db);
 
       expect(await migrate(db)).toEqual(['0004_decisions_keep_evidence']);
       const decisions = await latestDecisions(db, [credential!.id]);
-      expect(decisions).toMatchObject([{ qualified: true, progress: 1, evidence: { fetchedAt: evidence.fetchedAt, results: evidence.results } }]);
-      expect(decisions[0]!.evidence).not.toHaveProperty('lineItems');
-      const [explained] = await explainDecisions(db, decisions);
+      expect(decisions).toMatchObject([{ qualified: true, progress: 1, evidence: { fetchedAt: evidence.fetchedAt, heldCredentials: [], staffApprovals: [] } }]);
+      expect(Object.keys(decisions[0]!.evidence).sort()).toEqual(['fetchedAt', 'heldCredentials', 'staffApprovals']);
+      const [explained] = await explainDecisions(db, context!.id, decisions);
       expect(explained).toMatchObject({ qualified: true, progress: { progress: 1, detail: { lineItemId: quiz.id, score: 7 } } });
+      // The learner's row and the decision share one stored copy of the results.
+      const { rows } = await sql<{ n: number; shared: boolean }>`select count(*)::int as n, bool_and(r.results_hash = d.results_hash) as shared
+        from learner_results r, learner_gradebook g, award_decision d where g.results_hash = r.results_hash`.execute(db);
+      expect(rows[0]).toEqual({ n: 1, shared: true });
     } finally {
       await database.close();
     }

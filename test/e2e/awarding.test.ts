@@ -136,10 +136,13 @@ describe.each(DATABASE_KINDS)('awarding from the real gradebook on %s', (kind) =
 
     // Decisions carry their evidence; an identical second run records nothing new.
     const decision = await tool.database.db.selectFrom('award_decision').selectAll().where('credential_id', '=', quizzes).limit(1).executeTakeFirstOrThrow();
-    expect(decision.evidence).toMatchObject({ fetchedAt: expect.any(String), results: expect.any(Object) });
+    expect(decision.evidence).toMatchObject({ fetchedAt: expect.any(String), heldCredentials: [], staffApprovals: [] });
+    const { results } = await tool.database.db.selectFrom('learner_results').select('results')
+      .where('context_ref', '=', course.contextRef).where('results_hash', '=', decision.results_hash).executeTakeFirstOrThrow();
+    expect(Object.keys(results).length).toBeGreaterThan(0);
     // The explanation rebuilt from each recorded decision's evidence gives the verdict recorded with it.
     const recorded = await latestDecisions(tool.database.db, [quizzes, composite, weighted, advanced]);
-    const explained = await explainDecisions(tool.database.db, recorded);
+    const explained = await explainDecisions(tool.database.db, course.contextRef, recorded);
     expect(explained.map((e) => [e.qualified, e.progress.progress])).toEqual(recorded.map((d) => [d.qualified, d.progress]));
     const count = async () => (await sql<{ n: number }>`select count(*)::int as n from award_decision`.execute(tool.database.db)).rows[0]!.n;
     const before = await count();

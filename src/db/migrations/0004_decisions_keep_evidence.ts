@@ -1,9 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * A decision keeps its verdict and its evidence, not the explanation: the explanation is a pure
- * function of the revision's criteria and the evidence, so it is rebuilt when shown. The course's
- * columns are stored once per distinct set (gradebook_columns), not once per learner.
+ * Evidence is stored once and referenced. A decision keeps its verdict, its progress and what it
+ * was made on: the course's columns (gradebook_columns) and the learner's results (learner_results),
+ * each stored once per distinct content and course. Its explanation is a pure function of these
+ * and the revision's criteria, so it is rebuilt when shown rather than stored per learner.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -15,18 +16,38 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('first_seen_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addUniqueConstraint('gradebook_columns_hash_uq', ['context_ref', 'columns_hash'])
     .execute();
-  await db.schema.alterTable('award_decision')
-    .addColumn('columns_id', 'bigint', (c) => c.references('gradebook_columns.id'))
-    .addColumn('progress', 'double precision', (c) => c.notNull().defaultTo(0))
+  await db.schema
+    .createTable('learner_results')
+    .addColumn('context_ref', 'bigint', (c) => c.notNull().references('lti_context.id').onDelete('cascade'))
+    .addColumn('results_hash', 'text', (c) => c.notNull())
+    .addColumn('results', 'jsonb', (c) => c.notNull())
+    .addColumn('first_seen_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addPrimaryKeyConstraint('learner_results_pk', ['context_ref', 'results_hash'])
     .execute();
 
+  // Content hashes of rows written before this migration are md5 of the jsonb text, marked "v0:"
+  // so they never meet the tool's own (sha256 of the JSON it read).
+  await sql`
+    insert into learner_results (context_ref, results_hash, results)
+    select distinct context_ref, 'v0:' || md5(results::text), results from learner_gradebook
+    on conflict do nothing`.execute(db);
+  await db.schema.alterTable('learner_gradebook').addColumn('results_hash', 'text').execute();
+  await sql`update learner_gradebook set results_hash = 'v0:' || md5(results::text)`.execute(db);
+  await db.schema.alterTable('learner_gradebook').alterColumn('results_hash', (c) => c.setNotNull()).execute();
+  await db.schema.alterTable('learner_gradebook').dropColumn('results').execute();
+
+  await db.schema.alterTable('award_decision')
+    .addColumn('columns_id', 'bigint', (c) => c.references('gradebook_columns.id'))
+    .addColumn('results_hash', 'text')
+    .addColumn('progress', 'double precision', (c) => c.notNull().defaultTo(0))
+    .execute();
   // Earlier decisions kept the columns they had results in, with id, label and scoreMaximum only.
   // Their other attributes (tag, resourceId, ...) come from the course's last read columns, so that
   // rebuilt explanations select as the original did as far as can be known. The verdict and
   // progress recorded with each decision stay as they were decided.
   await sql`
-    create temporary table legacy_columns as
-    select d.id as decision_id, c.context_ref,
+    create temporary table legacy_evidence as
+    select d.id as decision_id, c.context_ref, d.evidence -> 'results' as results,
       coalesce((select jsonb_agg(coalesce(
           (select known from jsonb_array_elements(coalesce(g.line_items, '[]'::jsonb)) known where known ->> 'id' = used ->> 'id' limit 1),
           used) order by n)
@@ -36,25 +57,39 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     left join course_gradebook g on g.context_ref = c.context_ref`.execute(db);
   await sql`
     insert into gradebook_columns (context_ref, columns_hash, line_items)
-    select distinct context_ref, 'v0:' || md5(line_items::text), line_items from legacy_columns
+    select distinct context_ref, 'v0:' || md5(line_items::text), line_items from legacy_evidence
+    on conflict do nothing`.execute(db);
+  await sql`
+    insert into learner_results (context_ref, results_hash, results)
+    select distinct context_ref, 'v0:' || md5(results::text), results from legacy_evidence
     on conflict do nothing`.execute(db);
   await sql`
     update award_decision d set
       columns_id = g.id,
+      results_hash = 'v0:' || md5(l.results::text),
       progress = coalesce((d.evaluation #>> '{progress,progress}')::double precision, 0),
-      evidence = d.evidence - 'lineItems'
-    from legacy_columns l, gradebook_columns g
+      evidence = d.evidence - 'lineItems' - 'results'
+    from legacy_evidence l, gradebook_columns g
     where l.decision_id = d.id and g.context_ref = l.context_ref and g.columns_hash = 'v0:' || md5(l.line_items::text)`.execute(db);
-  await sql`drop table legacy_columns`.execute(db);
+  await sql`drop table legacy_evidence`.execute(db);
   await db.schema.alterTable('award_decision').alterColumn('columns_id', (c) => c.setNotNull()).execute();
+  await db.schema.alterTable('award_decision').alterColumn('results_hash', (c) => c.setNotNull()).execute();
   await db.schema.alterTable('award_decision').dropColumn('evaluation').execute();
 }
 
+/** Back to 0003's shape: evidence inline again; explanations are not restored (an empty object). */
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('award_decision').addColumn('evaluation', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`)).execute();
   await sql`
-    update award_decision d set evidence = d.evidence || jsonb_build_object('lineItems', g.line_items)
-    from gradebook_columns g where g.id = d.columns_id`.execute(db);
-  await db.schema.alterTable('award_decision').dropColumn('columns_id').dropColumn('progress').execute();
+    update award_decision d set evidence = d.evidence || jsonb_build_object('lineItems', g.line_items, 'results', r.results)
+    from credential c, gradebook_columns g, learner_results r
+    where c.id = d.credential_id and g.id = d.columns_id and r.context_ref = c.context_ref and r.results_hash = d.results_hash`.execute(db);
+  await db.schema.alterTable('award_decision').dropColumn('columns_id').dropColumn('results_hash').dropColumn('progress').execute();
+  await db.schema.alterTable('learner_gradebook').addColumn('results', 'jsonb').execute();
+  await sql`
+    update learner_gradebook g set results = r.results
+    from learner_results r where r.context_ref = g.context_ref and r.results_hash = g.results_hash`.execute(db);
+  await db.schema.alterTable('learner_gradebook').alterColumn('results', (c) => c.setNotNull()).dropColumn('results_hash').execute();
+  await db.schema.dropTable('learner_results').execute();
   await db.schema.dropTable('gradebook_columns').execute();
 }
