@@ -64,6 +64,10 @@ VOLUME ["/data"]
 USER node
 EXPOSE 3000
 
+# V8's heap limit, as `npm start` sets it: a course sync then peaks near 320 MiB of rss (bench/README.md).
+# Raise it with -e NODE_OPTIONS=--max-old-space-size=<MiB> for a larger container.
+ENV NODE_OPTIONS="--max-old-space-size=320"
+
 # The slim image has no curl: use Node's built-in fetch.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

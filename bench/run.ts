@@ -4,7 +4,7 @@
  * build. Everything stops within TOTAL_BUDGET_MS; only 127.0.0.1 is used.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +42,14 @@ const CRITERIA_TIMEOUT_MS = 45_000;
 const EXIT_MARGIN_MS = 5_000;
 
 const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512 };
+
+/** The tool's V8 heap limit, as `npm start` (and the Dockerfile) set it: the sync's tool runs as deployed. */
+const TOOL_HEAP_MIB = (() => {
+  const start = (JSON.parse(readFileSync(path.join(here, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? '';
+  const mib = /--max-old-space-size=(\d+)/.exec(start)?.[1];
+  if (!mib) throw new Error('package.json\'s start script sets no --max-old-space-size');
+  return Number(mib);
+})();
 
 const t0 = performance.now();
 const elapsed = () => performance.now() - t0;
@@ -151,7 +159,7 @@ try {
   criteria = await runChild<CriteriaBenchResult>('criteria.ts', [], 'criteria', CRITERIA_TIMEOUT_MS, ['--expose-gc']);
   const syncBudget = TOTAL_BUDGET_MS - elapsed() - EXIT_MARGIN_MS;
   // The sync child plans its second run within (its budget − time to stop); we kill it at the budget.
-  sync = await runChild<SyncBenchResult>('sync.ts', [String(SYNC_LEARNERS), String(Math.floor((syncBudget - 10_000) / 1000))], 'sync', syncBudget, [],
+  sync = await runChild<SyncBenchResult>('sync.ts', [String(SYNC_LEARNERS), String(Math.floor((syncBudget - 10_000) / 1000))], 'sync', syncBudget, [`--max-old-space-size=${TOOL_HEAP_MIB}`],
     { ...process.env, BENCH_POSTGRES_URL: POSTGRES_URL ?? '' });
 } finally {
   // sync.ts stops its LMS and removes its data dir itself; this covers a child killed at the deadline.
@@ -182,20 +190,22 @@ if (criteria.result) {
   if (criteria.error) info(`error: ${criteria.error.split('\n')[0]!}`);
 }
 
-section(`2. Full course sync: ${fmtInt(SYNC_LEARNERS)} learners × 40 line items, Canvas-flavoured emulator in a child process, ${POSTGRES_URL ? 'PostgreSQL server' : 'embedded PGlite'}`);
+section(`2. Full course sync: ${fmtInt(SYNC_LEARNERS)} learners × 40 line items, Canvas-flavoured emulator in a child process, ${POSTGRES_URL ? 'PostgreSQL server' : 'embedded PGlite'}, tool heap limit ${TOOL_HEAP_MIB} MiB as npm start`);
 if (sync.result) {
   const s = sync.result;
   info(`course: ${fmtInt(s.learners)} learners, ${s.lineItems} line items, ${fmtInt(s.scores)} results (${fmtInt(s.nullScores)} without a score), seeded in ${fmtMs(s.seedMs)}`);
-  info(`tool before the sync: rss ${fmtMiB(s.baseline.rssMiB)}: V8 heap ${fmtMiB(s.baseline.heapUsedMiB)}, external ${fmtMiB(s.baseline.externalMiB)}${s.database === 'embedded PGlite' ? " (mostly PGlite's WebAssembly memory)" : ''}; started in ${fmtMs(s.startupMs)}`);
+  info(`tool before the sync: rss ${fmtMiB(s.baseline.rssMiB)}: V8 heap ${fmtMiB(s.baseline.heapUsedMiB)}, external ${fmtMiB(s.baseline.externalMiB)}; started in ${fmtMs(s.startupMs)}`
+    + (s.databaseBaselineRssMiB === undefined ? '' : `; the embedded database's own process: rss ${fmtMiB(s.databaseBaselineRssMiB)}`));
   s.runs.forEach((r: SyncRun, i) => {
     const label = i === 0 ? 'run 1' : `run ${i + 1}`;
     target(`  ${label}: wall time${r.ok ? '' : ` (failed: ${r.error})`}`, r.wallMs, TARGETS.syncMs, fmtMs);
-    target(`  ${label}: peak RSS, 50 ms samples`, r.peakRssMiB, TARGETS.syncRssMiB, fmtMiB);
-    target(`  ${label}: maxRSS, resourceUsage`, r.maxRssMiB, TARGETS.syncRssMiB, fmtMiB);
+    target(`  ${label}: tool peak RSS, 50 ms samples`, r.peakRssMiB, TARGETS.syncRssMiB, fmtMiB);
+    target(`  ${label}: tool maxRSS, resourceUsage`, r.maxRssMiB, TARGETS.syncRssMiB, fmtMiB);
+    if (r.database) info(`the embedded database's own process (like a PostgreSQL server, not the tool's): peak rss ${fmtMiB(r.database.peakRssMiB)}, CPU ${fmtMs(r.database.cpuMs)}; tool + database peak ${fmtMiB(r.peakRssMiB + r.database.peakRssMiB)} at most`);
     info(`${fmtInt(r.requests)} LMS requests, ${fmtInt(r.learnersEvaluated)} learners evaluated, ${fmtInt(r.newAwards)} new awards, ${fmtInt(r.decisionsInserted)} decisions inserted`);
-    info(`gradebook read ${fmtMs(r.gradebookReadMs)}, the rest (snapshots, evaluation, database) ${fmtMs(r.decideMs)}; CPU: tool ${fmtMs(r.toolCpuMs)}, LMS process ${fmtMs(r.lmsCpuMs)}`);
+    info(`gradebook read ${fmtMs(r.gradebookReadMs)}, the rest (snapshots, judging, database) ${fmtMs(r.decideMs)}; CPU: tool ${fmtMs(r.toolCpuMs)}, LMS process ${fmtMs(r.lmsCpuMs)}`);
     info(`peak V8 heap ${fmtMiB(r.peakHeapUsedMiB)}; longest event-loop stall ${fmtMs(r.longestStallMs)}`);
-    info(`award_decision ${fmtMiB(r.storage.awardDecisionMiB)}, learner_gradebook ${fmtMiB(r.storage.learnerGradebookMiB)}; one decision: ${r.storage.decisionJsonKiB.toFixed(1)} KiB of JSON, ${r.storage.decisionStoredKiB.toFixed(1)} KiB stored`);
+    info(`award_decision ${fmtMiB(r.storage.awardDecisionMiB)}, learner_gradebook ${fmtMiB(r.storage.learnerGradebookMiB)}, learner_results ${fmtMiB(r.storage.learnerResultsMiB)}; a decision's own evidence: ${r.storage.decisionJsonKiB.toFixed(1)} KiB of JSON, ${r.storage.decisionStoredKiB.toFixed(1)} KiB stored`);
   });
   if (s.skipped) info(`note: ${s.skipped}`);
   if (s.warnings.length) info(`tool warnings: ${s.warnings.join('; ')}`);

@@ -9,7 +9,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { reportToParent } from './child-report.js';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -50,6 +50,8 @@ export interface SyncRun {
   longestStallMs: number;
   toolCpuMs: number;
   lmsCpuMs: number;
+  /** The embedded database's own process (absent on a PostgreSQL server): peak rss sampled every 50 ms, and CPU. */
+  database?: { peakRssMiB: number; cpuMs: number };
   storage: Storage;
 }
 
@@ -57,6 +59,7 @@ export interface SyncRun {
 export interface Storage {
   awardDecisionMiB: number;
   learnerGradebookMiB: number;
+  learnerResultsMiB: number;
   /** Mean over a sample of decisions: the JSON text of its evidence, and what PostgreSQL stores (compressed). */
   decisionJsonKiB: number;
   decisionStoredKiB: number;
@@ -72,9 +75,24 @@ export interface SyncBenchResult {
   startupMs: number;
   /** The tool's memory before the first sync: started, migrated, course and credential created. */
   baseline: { rssMiB: number; heapUsedMiB: number; externalMiB: number; arrayBuffersMiB: number };
+  /** The embedded database process's rss before the first sync. */
+  databaseBaselineRssMiB?: number;
   runs: SyncRun[];
   skipped?: string;
   warnings: string[];
+}
+
+/** rss and CPU of another process of this machine, from /proc (Linux). */
+function processUsage(pid: number): { rssMiB: number; cpuMs: number } | undefined {
+  try {
+    const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime, fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { rssMiB: rssKiB / 1024, cpuMs: ticks * 10 };
+  } catch {
+    return undefined;
+  }
 }
 
 function memoryNow(): SyncBenchResult['baseline'] {
@@ -90,7 +108,9 @@ class LmsChild {
 
   constructor() {
     // process.execArgv carries tsx's loader, so the child runs TypeScript too.
-    this.proc = fork(path.join(here, 'lms-process.ts'), ['0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The tool's heap limit is the tool's: the LMS does not share it.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--max-old-space-size'));
+    this.proc = fork(path.join(here, 'lms-process.ts'), ['0'], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.proc.on('message', (raw) => {
       const m = raw as ChildMessage;
       if (m.type === 'error') this.fail(new Error(`LMS process: ${m.message}`));
@@ -240,13 +260,14 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
     };
 
     const storage = async (): Promise<Storage> => {
-      const sizes = (await sql<{ d: string; g: string }>`select pg_total_relation_size('award_decision') as d, pg_total_relation_size('learner_gradebook') as g`.execute(db)).rows[0]!;
+      const sizes = (await sql<{ d: string; g: string; r: string }>`select pg_total_relation_size('award_decision') as d, pg_total_relation_size('learner_gradebook') as g,
+        pg_total_relation_size('learner_results') as r`.execute(db)).rows[0]!;
       const row = (await sql<{ json: number | null; stored: number | null }>`
         select avg(octet_length(evidence::text))::float8 as json,
                avg(pg_column_size(evidence))::float8 as stored
         from (select evidence from award_decision order by id desc limit 200) s`.execute(db)).rows[0]!;
       return {
-        awardDecisionMiB: Number(sizes.d) / MiB, learnerGradebookMiB: Number(sizes.g) / MiB,
+        awardDecisionMiB: Number(sizes.d) / MiB, learnerGradebookMiB: Number(sizes.g) / MiB, learnerResultsMiB: Number(sizes.r) / MiB,
         decisionJsonKiB: (row.json ?? 0) / 1024, decisionStoredKiB: (row.stored ?? 0) / 1024,
       };
     };
@@ -256,6 +277,9 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
       learners: lmsInfo.seeded.learners, lineItems: lmsInfo.seeded.lineItems, scores: lmsInfo.seeded.scores, nullScores: lmsInfo.seeded.nullScores,
       seedMs: lmsInfo.seeded.ms, startupMs, baseline: memoryNow(), runs: [], warnings: [],
     };
+    const databasePid = tool.database.embeddedPid();
+    const databaseUsage = () => (databasePid === undefined ? undefined : processUsage(databasePid));
+    result.databaseBaselineRssMiB = databaseUsage()?.rssMiB;
 
     for (let run = 0; run < 2; run++) {
       const remaining = deadline - performance.now();
@@ -271,6 +295,8 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
       const cpuBefore = process.cpuUsage();
       let peakRss = 0;
       let peakHeap = 0;
+      let databasePeakRss = 0;
+      const databaseCpuBefore = databaseUsage()?.cpuMs;
       let lastSample = performance.now();
       let longestStall = 0;
       const sample = () => {
@@ -280,6 +306,7 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
         const m = process.memoryUsage();
         peakRss = Math.max(peakRss, m.rss);
         peakHeap = Math.max(peakHeap, m.heapUsed);
+        databasePeakRss = Math.max(databasePeakRss, databaseUsage()?.rssMiB ?? 0);
       };
       sample();
       progress({ type: 'phase', phase: `sync run ${run + 1}` });
@@ -319,6 +346,7 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
         longestStallMs: longestStall,
         toolCpuMs: (cpu.user + cpu.system) / 1000,
         lmsCpuMs,
+        ...(databaseCpuBefore === undefined ? {} : { database: { peakRssMiB: databasePeakRss, cpuMs: (databaseUsage()?.cpuMs ?? databaseCpuBefore) - databaseCpuBefore } }),
         storage: await storage(),
       });
       outcome = undefined;

@@ -107,8 +107,19 @@ export class AwardingService {
     }
   }
 
-  /** The whole course: roster, every result, every learner. */
-  async syncCourse(contextRef: string, trigger: Exclude<RunTrigger, 'launch'>): Promise<RunOutcome> {
+  /**
+   * The whole course: roster, every result, every learner. Course runs take turns within a
+   * process, so its memory holds one course's gradebook at a time, whatever asks for runs.
+   */
+  syncCourse(contextRef: string, trigger: Exclude<RunTrigger, 'launch'>): Promise<RunOutcome> {
+    const run = this.courseRuns.then(() => this.runCourse(contextRef, trigger));
+    this.courseRuns = run.catch(() => undefined);
+    return run;
+  }
+
+  private courseRuns: Promise<unknown> = Promise.resolve();
+
+  private async runCourse(contextRef: string, trigger: Exclude<RunTrigger, 'launch'>): Promise<RunOutcome> {
     const course = await this.courseServices(contextRef);
     if (!course) throw new Error(`unknown course ${contextRef}`);
     const credentials = await this.courseCredentials(contextRef);
@@ -211,7 +222,8 @@ export class AwardingService {
     const columns = snapshots[0] && await storeCourseColumns(this.db, course.contextRef, snapshots[0].lineItems, snapshots[0].fetchedAt);
     const credentialIds = credentials.map((c) => c.id);
     for (let i = 0; columns && i < snapshots.length; i += CHUNK) {
-      const chunk = snapshots.slice(i, i + CHUNK).map((snapshot) => ({ snapshot, resultsJson: JSON.stringify(snapshot.results) }))
+      // Stored as a list: each result names its line item, so the record's keys would repeat every URL.
+      const chunk = snapshots.slice(i, i + CHUNK).map((snapshot) => ({ snapshot, resultsJson: JSON.stringify(Object.values(snapshot.results)) }))
         .map((s) => ({ ...s, resultsHash: contentHash(s.resultsJson) }));
       const judged = chunk.flatMap(({ snapshot, resultsHash }) => {
         const held = new Set(snapshot.heldCredentials);

@@ -41,7 +41,7 @@ export async function explainDecisions(db: Db, contextRef: string, decisions: Re
     .map((c) => [c.id, c.line_items]));
   const results = new Map<string, Record<string, GradebookResult>>((await db.selectFrom('learner_results').select(['results_hash', 'results'])
     .where('context_ref', '=', contextRef).where('results_hash', 'in', [...new Set(decisions.map((d) => d.results_hash))]).execute())
-    .map((r) => [r.results_hash, r.results]));
+    .map((r) => [r.results_hash, Object.fromEntries(r.results.map((result) => [result.lineItemId, result]))]));
   return decisions.map((d) => {
     const criteria = compiled.get(`${d.credential_id}\n${d.revision}`);
     const lineItems = columns.get(d.columns_id);

@@ -2,6 +2,7 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { EmbeddedDatabase } from './embedded-database.js';
 import { EmbeddedPostgres, type SocketConnection } from './embedded-postgres.js';
 import { migrations } from './migrations/index.js';
 import type { Tables } from './schema.js';
@@ -22,6 +23,8 @@ export interface Database {
   sequelize: SequelizeTarget;
   /** How other PostgreSQL clients (the job queue) reach the same database. */
   connection: pg.PoolConfig;
+  /** The embedded database's process, when this opener started it. */
+  embeddedPid(): number | undefined;
   /** Answers when PostgreSQL does; used by /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -62,7 +65,7 @@ export async function migrate(db: Db): Promise<string[]> {
  * Pending migrations are applied before anything else touches the database.
  */
 export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, logger: Logger): Promise<Database> {
-  let embedded: EmbeddedPostgres | undefined;
+  let embedded: EmbeddedDatabase | undefined;
   let target;
   if (config.databaseUrl) {
     target = targetFromUrl(config.databaseUrl);
@@ -71,12 +74,14 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
     if (running) {
       target = targetFromSocket(running);
     } else {
-      embedded = await EmbeddedPostgres.start(config.dataDir);
+      embedded = await EmbeddedDatabase.start(config.dataDir, logger);
       target = targetFromSocket(embedded.connection);
     }
   }
   const pool = new pg.Pool(target.pool);
   pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));
+  // A connection lost mid-query fails that query; its client's own error event must not end the process.
+  pool.on('connect', (client) => client.on('error', (err) => logger.warn({ err: err.message }, 'database connection lost')));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   try {
     const applied = await migrate(db);
@@ -88,6 +93,7 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
   }
   return {
     mode: config.databaseUrl ? 'server' : 'embedded',
+    embeddedPid: () => embedded?.pid,
     db,
     sequelize: target.sequelize,
     connection: { ...target.pool, max: undefined },

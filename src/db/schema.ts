@@ -83,7 +83,8 @@ export interface Tables {
   learner_results: {
     context_ref: string;
     results_hash: string;
-    results: ColumnType<Record<string, GradebookResult>, string, never>;
+    /** Each result names its line item (lineItemId). */
+    results: ColumnType<GradebookResult[], string, never>;
     first_seen_at: CreatedAt;
   };
   learner_gradebook: {

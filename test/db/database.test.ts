@@ -164,4 +164,34 @@ describe('embedded server', () => {
       await target.dispose();
     }
   });
+
+  test('the embedded database runs in its own process, is started again if it dies, and stops with the tool', async () => {
+    const target = await createTestDatabase('pglite');
+    const database = await openDatabase(loadConfig(target.env), logger);
+    try {
+      const pid = database.embeddedPid()!;
+      expect(pid).not.toBe(process.pid);
+      await database.db.insertInto('audit_event').values({ actor: 't', action: 'before-crash', target: 'x', details: '{}' }).execute();
+      process.kill(pid, 'SIGKILL');
+      // Queries fail while it is down, then work again without reopening anything.
+      const deadline = Date.now() + 30_000;
+      let rows: unknown[] = [];
+      while (Date.now() < deadline) {
+        try {
+          rows = await database.db.selectFrom('audit_event').select('action').where('action', '=', 'before-crash').execute();
+          if (database.embeddedPid() !== pid) break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      expect(database.embeddedPid()).not.toBe(pid);
+      expect(rows).toHaveLength(1);
+      const restarted = database.embeddedPid()!;
+      await database.close();
+      expect(() => process.kill(restarted, 0)).toThrow();
+    } finally {
+      await database.close().catch(() => undefined);
+      await target.dispose();
+    }
+  });
 });

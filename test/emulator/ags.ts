@@ -67,8 +67,8 @@ function moodleFinalGrade(li: LineItemRecord, grade: GradeRecord): number | null
   return (grade.scoreGiven * li.scoreMaximum) / grade.scoreMaximum;
 }
 
-function resultJson(ctx: PlatformContext, li: LineItemRecord, grade: GradeRecord, tool: RegisteredTool): Record<string, unknown> {
-  const itemUrl = lineItemUrl(ctx, li, tool);
+/** `itemUrl` is the line item's URL for this tool, made once per page rather than per result. */
+function resultJson(ctx: PlatformContext, li: LineItemRecord, grade: GradeRecord, tool: RegisteredTool, itemUrl: string): Record<string, unknown> {
   if (ctx.profile.flavor === 'moodle') {
     const endpoint = itemUrl.split('?')[0]!;
     const result: Record<string, unknown> = { id: `${endpoint}/results?type_id=${tool.toolTypeId}&user_id=${grade.userId}`, userId: grade.userId };
@@ -329,7 +329,8 @@ function listResults(ctx: PlatformContext, req: Request, res: Response): void {
   const results = candidates
     // Moodle lists only grades that have been given (timemodified set); Canvas every posted score.
     .filter((g) => ctx.profile.flavor === 'canvas' || g.scoreGiven !== null);
-  const render = (g: GradeRecord) => resultJson(ctx, li, g, tool);
+  const itemUrl = lineItemUrl(ctx, li, tool);
+  const render = (g: GradeRecord) => resultJson(ctx, li, g, tool, itemUrl);
   const page =
     ctx.profile.flavor === 'moodle'
       ? moodleAgsPage(ctx, req, results, render, ctx.profile.resultsUrl(ctx.base(), r.courseId, li.number, tool).split('?')[0]!, [

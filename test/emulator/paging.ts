@@ -78,11 +78,12 @@ export function canvasPage<T, R>(ctx: PlatformContext, req: Request, items: T[],
   const perPage = Math.min(Math.max(requested, 1), CANVAS_MAX_PAGE_SIZE);
   const page = Math.max(intParam(req, 'page'), 1);
   const lastPage = Math.max(Math.ceil(items.length / perPage), 1);
+  const link = new URL(req.originalUrl, ctx.base());
+  link.searchParams.delete('limit');
+  link.searchParams.set('page', String(page));
+  link.searchParams.set('per_page', String(perPage));
   const url = (n: number): string => {
-    const link = new URL(req.originalUrl, ctx.base());
-    link.searchParams.delete('limit');
     link.searchParams.set('page', String(n));
-    link.searchParams.set('per_page', String(perPage));
     return link.toString();
   };
   const links = [`<${url(page)}>; rel="current"`];

@@ -25,11 +25,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addPrimaryKeyConstraint('learner_results_pk', ['context_ref', 'results_hash'])
     .execute();
 
-  // Content hashes of rows written before this migration are md5 of the jsonb text, marked "v0:"
-  // so they never meet the tool's own (sha256 of the JSON it read).
+  // Results were a record keyed by line item; they are kept as the list of its values, each naming
+  // its line item. Content hashes of rows written before this migration are md5 of the record's
+  // jsonb text, marked "v0:" so they never meet the tool's own (sha256 of the JSON it stores).
+  await sql`
+    create function pg_temp.result_list(record jsonb) returns jsonb language sql immutable
+    as $$ select coalesce(jsonb_agg(value), '[]'::jsonb) from jsonb_each(record) $$`.execute(db);
   await sql`
     insert into learner_results (context_ref, results_hash, results)
-    select distinct context_ref, 'v0:' || md5(results::text), results from learner_gradebook
+    select distinct context_ref, 'v0:' || md5(results::text), pg_temp.result_list(results) from learner_gradebook
     on conflict do nothing`.execute(db);
   await db.schema.alterTable('learner_gradebook').addColumn('results_hash', 'text').execute();
   await sql`update learner_gradebook set results_hash = 'v0:' || md5(results::text)`.execute(db);
@@ -61,7 +65,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     on conflict do nothing`.execute(db);
   await sql`
     insert into learner_results (context_ref, results_hash, results)
-    select distinct context_ref, 'v0:' || md5(results::text), results from legacy_evidence
+    select distinct context_ref, 'v0:' || md5(results::text), pg_temp.result_list(results) from legacy_evidence
     on conflict do nothing`.execute(db);
   await sql`
     update award_decision d set
@@ -72,6 +76,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     from legacy_evidence l, gradebook_columns g
     where l.decision_id = d.id and g.context_ref = l.context_ref and g.columns_hash = 'v0:' || md5(l.line_items::text)`.execute(db);
   await sql`drop table legacy_evidence`.execute(db);
+  await sql`drop function pg_temp.result_list(jsonb)`.execute(db);
   await db.schema.alterTable('award_decision').alterColumn('columns_id', (c) => c.setNotNull()).execute();
   await db.schema.alterTable('award_decision').alterColumn('results_hash', (c) => c.setNotNull()).execute();
   await db.schema.alterTable('award_decision').dropColumn('evaluation').execute();
@@ -81,13 +86,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('award_decision').addColumn('evaluation', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`)).execute();
   await sql`
-    update award_decision d set evidence = d.evidence || jsonb_build_object('lineItems', g.line_items, 'results', r.results)
+    update award_decision d set evidence = d.evidence || jsonb_build_object('lineItems', g.line_items,
+      'results', (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results) x))
     from credential c, gradebook_columns g, learner_results r
     where c.id = d.credential_id and g.id = d.columns_id and r.context_ref = c.context_ref and r.results_hash = d.results_hash`.execute(db);
   await db.schema.alterTable('award_decision').dropColumn('columns_id').dropColumn('results_hash').dropColumn('progress').execute();
   await db.schema.alterTable('learner_gradebook').addColumn('results', 'jsonb').execute();
   await sql`
-    update learner_gradebook g set results = r.results
+    update learner_gradebook g set results = (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results) x)
     from learner_results r where r.context_ref = g.context_ref and r.results_hash = g.results_hash`.execute(db);
   await db.schema.alterTable('learner_gradebook').alterColumn('results', (c) => c.setNotNull()).dropColumn('results_hash').execute();
   await db.schema.dropTable('learner_results').execute();
