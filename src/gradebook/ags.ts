@@ -45,6 +45,10 @@ const resultJson = z.looseObject({
   gradingProgress: z.string().optional(),
 });
 
+// Built once: a schema made per page costs more than parsing the page with it.
+const lineItemContainer = z.array(lineItemJson);
+const resultContainer = z.array(resultJson);
+
 export interface LineItemFilters {
   resourceLinkId?: string;
   resourceId?: string;
@@ -88,7 +92,7 @@ export async function listLineItems(ctx: ReadContext, lineItemsUrl: string, filt
       firstUrl: first.toString(),
       carriedParams: Object.values(LINE_ITEM_FILTER_PARAMS),
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.lineItemContainer, scope: SCOPES.lineItemReadOnly, schema: z.array(lineItemJson) }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.lineItemContainer, scope: SCOPES.lineItemReadOnly, schema: lineItemContainer }, call);
         return { items: body.map((item) => normaliseLineItem(item, url)), link };
       },
     },
@@ -163,7 +167,7 @@ export async function listResults(ctx: ReadContext, lineItem: Pick<GradebookLine
       firstUrl: first.toString(),
       carriedParams: ['user_id'],
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: SCOPES.resultReadOnly, schema: z.array(resultJson) }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: SCOPES.resultReadOnly, schema: resultContainer }, call);
         return { items: body.map((raw) => normaliseResult(raw, lineItem)), link };
       },
     },

@@ -20,7 +20,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .createTable('learner_results')
     .addColumn('context_ref', 'bigint', (c) => c.notNull().references('lti_context.id').onDelete('cascade'))
     .addColumn('results_hash', 'text', (c) => c.notNull())
-    .addColumn('results', 'jsonb', (c) => c.notNull())
+    // json, not jsonb: stored and read back whole, never queried inside; it is written much faster.
+    .addColumn('results', 'json', (c) => c.notNull())
     .addColumn('first_seen_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('learner_results_pk', ['context_ref', 'results_hash'])
     .execute();
@@ -31,9 +32,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create function pg_temp.result_list(record jsonb) returns jsonb language sql immutable
     as $$ select coalesce(jsonb_agg(value), '[]'::jsonb) from jsonb_each(record) $$`.execute(db);
+  // (The function's jsonb is cast to the column's json on insert.)
   await sql`
     insert into learner_results (context_ref, results_hash, results)
-    select distinct context_ref, 'v0:' || md5(results::text), pg_temp.result_list(results) from learner_gradebook
+    select context_ref, hash, list::json from (
+      select distinct context_ref, 'v0:' || md5(results::text) as hash, pg_temp.result_list(results) as list from learner_gradebook) s
     on conflict do nothing`.execute(db);
   await db.schema.alterTable('learner_gradebook').addColumn('results_hash', 'text').execute();
   await sql`update learner_gradebook set results_hash = 'v0:' || md5(results::text)`.execute(db);
@@ -65,7 +68,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     on conflict do nothing`.execute(db);
   await sql`
     insert into learner_results (context_ref, results_hash, results)
-    select distinct context_ref, 'v0:' || md5(results::text), pg_temp.result_list(results) from legacy_evidence
+    select context_ref, hash, list::json from (
+      select distinct context_ref, 'v0:' || md5(results::text) as hash, pg_temp.result_list(results) as list from legacy_evidence) s
     on conflict do nothing`.execute(db);
   await sql`
     update award_decision d set
@@ -87,13 +91,13 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('award_decision').addColumn('evaluation', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`)).execute();
   await sql`
     update award_decision d set evidence = d.evidence || jsonb_build_object('lineItems', g.line_items,
-      'results', (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results) x))
+      'results', (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results::jsonb) x))
     from credential c, gradebook_columns g, learner_results r
     where c.id = d.credential_id and g.id = d.columns_id and r.context_ref = c.context_ref and r.results_hash = d.results_hash`.execute(db);
   await db.schema.alterTable('award_decision').dropColumn('columns_id').dropColumn('results_hash').dropColumn('progress').execute();
   await db.schema.alterTable('learner_gradebook').addColumn('results', 'jsonb').execute();
   await sql`
-    update learner_gradebook g set results = (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results) x)
+    update learner_gradebook g set results = (select coalesce(jsonb_object_agg(x ->> 'lineItemId', x), '{}'::jsonb) from jsonb_array_elements(r.results::jsonb) x)
     from learner_results r where r.context_ref = g.context_ref and r.results_hash = g.results_hash`.execute(db);
   await db.schema.alterTable('learner_gradebook').alterColumn('results', (c) => c.setNotNull()).dropColumn('results_hash').execute();
   await db.schema.dropTable('learner_results').execute();
