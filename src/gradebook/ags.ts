@@ -15,16 +15,6 @@ const optionalText = z
   .nullish()
   .transform((value) => (value === null || value === undefined || value === '' ? undefined : String(value)));
 
-const userId = z.union([z.string().min(1), z.number()]).transform(String);
-
-/** A number, or null when absent, null or not finite (JSON.parse reads 1e400 as Infinity). Other types are refused. */
-const optionalScore = z.unknown().optional().transform((value, ctx) => {
-  if (value === undefined || value === null) return null;
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  ctx.addIssue({ code: 'custom', message: 'must be a number' });
-  return z.NEVER;
-});
-
 const lineItemJson = z.looseObject({
   id: z.string().min(1),
   label: z.string().nullish(),
@@ -36,18 +26,62 @@ const lineItemJson = z.looseObject({
   endDateTime: optionalText,
 });
 
-const resultJson = z.looseObject({
-  userId,
-  resultScore: optionalScore,
-  resultMaximum: optionalScore,
-  timestamp: optionalText,
-  activityProgress: z.string().optional(),
-  gradingProgress: z.string().optional(),
-});
+/** A result as the platform sent it, before normalising. */
+interface RawResult {
+  userId: string;
+  resultScore: number | null;
+  resultMaximum: number | null;
+  timestamp?: string;
+  activityProgress?: string;
+  gradingProgress?: string;
+}
+
+const MAX_ISSUES = 3;
+
+/**
+ * The results container, read by hand: it is the bulk of a course read (one entry per learner per
+ * column), where a schema library costs more than parsing the JSON. Its rules:
+ * - userId: a non-empty string, or a number (kept as a string);
+ * - resultScore, resultMaximum: a number, or null when absent, null or not finite (JSON.parse
+ *   reads 1e400 as Infinity); any other type is refused;
+ * - timestamp: a string or number, '' and null meaning none;
+ * - activityProgress, gradingProgress: absent or a string.
+ */
+function readResultContainer(body: unknown): { ok: true; value: RawResult[] } | { ok: false; issues: string[] } {
+  if (!Array.isArray(body)) return { ok: false, issues: ['(body): expected an array'] };
+  const value: RawResult[] = [];
+  const issues: string[] = [];
+  const problem = (where: string, message: string) => issues.length < MAX_ISSUES && issues.push(`${where}: ${message}`);
+  const score = (raw: Record<string, unknown>, field: string, where: string): number | null => {
+    const v = raw[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+    problem(`${where}.${field}`, 'must be a number');
+    return null;
+  };
+  body.forEach((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return void problem(String(i), 'expected an object');
+    const raw = item as Record<string, unknown>;
+    const where = String(i);
+    const user = raw.userId;
+    if (!(typeof user === 'number' || (typeof user === 'string' && user !== ''))) problem(`${where}.userId`, 'must be a non-empty string or a number');
+    const result: RawResult = { userId: String(user), resultScore: score(raw, 'resultScore', where), resultMaximum: score(raw, 'resultMaximum', where) };
+    const timestamp = raw.timestamp;
+    if (typeof timestamp === 'string' || typeof timestamp === 'number') {
+      if (timestamp !== '') result.timestamp = String(timestamp);
+    } else if (timestamp !== undefined && timestamp !== null) problem(`${where}.timestamp`, 'must be a string');
+    for (const field of ['activityProgress', 'gradingProgress'] as const) {
+      const v = raw[field];
+      if (typeof v === 'string') result[field] = v;
+      else if (v !== undefined) problem(`${where}.${field}`, 'must be a string');
+    }
+    value.push(result);
+  });
+  return issues.length ? { ok: false, issues } : { ok: true, value };
+}
 
 // Built once: a schema made per page costs more than parsing the page with it.
 const lineItemContainer = z.array(lineItemJson);
-const resultContainer = z.array(resultJson);
 
 export interface LineItemFilters {
   resourceLinkId?: string;
@@ -127,7 +161,7 @@ function isoTimestamp(value: string | undefined): string | undefined {
  * as posted with the posted maximum. Either way the pair is kept together; without resultMaximum the
  * line item's scoreMaximum is the scale.
  */
-function normaliseResult(raw: z.infer<typeof resultJson>, lineItem: Pick<GradebookLineItem, 'id' | 'scoreMaximum'>): UserResult {
+function normaliseResult(raw: RawResult, lineItem: Pick<GradebookLineItem, 'id' | 'scoreMaximum'>): UserResult {
   const maximum = raw.resultMaximum !== null && raw.resultMaximum >= 0 ? raw.resultMaximum : lineItem.scoreMaximum;
   const timestamp = isoTimestamp(raw.timestamp);
   const activityProgress = ACTIVITY_PROGRESS.find((p) => p === raw.activityProgress);
@@ -167,7 +201,7 @@ export async function listResults(ctx: ReadContext, lineItem: Pick<GradebookLine
       firstUrl: first.toString(),
       carriedParams: ['user_id'],
       readPage: async (url, call) => {
-        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: SCOPES.resultReadOnly, schema: resultContainer }, call);
+        const { body, link } = await ctx.reader.getJson(url, { accept: MEDIA_TYPE.resultContainer, scope: SCOPES.resultReadOnly, schema: readResultContainer }, call);
         return { items: body.map((raw) => normaliseResult(raw, lineItem)), link };
       },
     },

@@ -247,18 +247,28 @@ export function parseJsonBody(answer: HttpAnswer, url: string): unknown {
   }
 }
 
+/** A hand-written reader for a body read too often for a schema library: the value, or where it is wrong ("0.userId: …"). */
+export type BodyReader<T> = (body: unknown) => { ok: true; value: T } | { ok: false; issues: string[] };
+
 /** Names the fields that failed validation, never their values (they can be personal data). */
-export function validated<T>(schema: z.ZodType<T>, body: unknown, url: string, answer: HttpAnswer): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const where = parsed.error.issues.slice(0, 3).map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
-  throw new GradebookError('bad_response', pathOf(url), answer.attempts, answer.status, `unexpected shape (${where.join('; ')})`);
+export function validated<T>(schema: z.ZodType<T> | BodyReader<T>, body: unknown, url: string, answer: HttpAnswer): T {
+  let issues: string[];
+  if (typeof schema === 'function') {
+    const read = schema(body);
+    if (read.ok) return read.value;
+    issues = read.issues;
+  } else {
+    const parsed = schema.safeParse(body);
+    if (parsed.success) return parsed.data;
+    issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+  }
+  throw new GradebookError('bad_response', pathOf(url), answer.attempts, answer.status, `unexpected shape (${issues.slice(0, 3).join('; ')})`);
 }
 
 export interface JsonRead<T> {
   accept: string;
   scope: string;
-  schema: z.ZodType<T>;
+  schema: z.ZodType<T> | BodyReader<T>;
 }
 
 /** Authorized calls to AGS/NRPS resources: a bearer token for the scope, and one fresh token after a 401. */

@@ -109,6 +109,24 @@ describe.each<LmsFlavor>(['moodle', 'canvas'])('when %s misbehaves', (flavor) =>
     expect((failure as Error).message).toContain('larger than 2000 bytes');
   });
 
+  test.each([
+    ['a results page that is not a list', () => ({ results: [] }), '(body): expected an array'],
+    ['a result whose score is text', (r: Record<string, unknown>[]) => [{ ...r[0], resultScore: 'seven' }, ...r.slice(1)], '0.resultScore: must be a number'],
+    ['a result without a user', (r: Record<string, unknown>[]) => [...r.slice(0, 1), { ...r[1], userId: '' }], '1.userId: must be a non-empty string or a number'],
+    ['a result with a numeric progress', (r: Record<string, unknown>[]) => [{ ...r[0], gradingProgress: 3 }], '0.gradingProgress: must be a string'],
+  ])('%s is refused as bad_response naming the field, and the read gives nothing', async (_what, corrupt, message) => {
+    const corrupting: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!new URL(String(input)).pathname.endsWith('/results')) return res;
+      const body = JSON.stringify(corrupt(JSON.parse(await res.text()) as Record<string, unknown>[]));
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const failure = await client({ fetch: corrupting }).fetchCourseGradebook(course()).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GradebookError);
+    expect(failure).toMatchObject({ kind: 'bad_response' });
+    expect((failure as Error).message).toContain(message);
+  });
+
   test('an answer slower than the timeout fails as timeout after the attempts', async () => {
     const { sleep } = recordingSleep();
     lms.emu.faults.set({ kind: 'slow', delayMs: 1_000, pathPrefix: lineItemsPath });
