@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mapRoles } from '../lti/roles.js';
 import { listLineItems, listResults } from './ags.js';
 import { listMembers } from './nrps.js';
@@ -11,6 +12,8 @@ import type { GradebookLineItem, GradebookResult, LearnerSnapshot, RosterMember 
  */
 async function allOrNothing<T>(call: CallContext, parts: Array<(call: CallContext) => Promise<T>>): Promise<T[]> {
   const controller = new AbortController();
+  // Each part's waiting and in-flight request listens for the abort: that is bounded, not a leak.
+  setMaxListeners(Math.max(10, parts.length * 2 + 2), controller.signal);
   const stopWithParent = () => controller.abort(call.signal!.reason);
   call.signal?.addEventListener('abort', stopWithParent, { once: true });
   let failure: { error: unknown } | undefined;
