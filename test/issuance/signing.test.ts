@@ -1,0 +1,125 @@
+import Ajv2019 from 'ajv/dist/2019.js';
+import addFormats from 'ajv-formats';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CREDENTIALS_V2, DID_V1, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
+import { offlineDocumentLoader, UnresolvableUrlError } from '../../src/issuance/document-loader.js';
+import { generateIssuerKey, openIssuerKey, sealingKey, unseal, UnsealError, verificationMethod, type IssuerKey } from '../../src/issuance/keys.js';
+import { signCredential, verifyProof } from '../../src/issuance/signing.js';
+
+const schema = JSON.parse(readFileSync('../shared/spec/openbadges-3.0/achievementcredential.schema.json', 'utf8')) as object;
+const ajv = new Ajv2019.default({ allErrors: true, strict: false });
+addFormats.default(ajv);
+const validateSchema = ajv.compile(schema);
+
+const DID = 'did:web:badges.example.ac.jp';
+const sealing = sealingKey('0123456789abcdef0123456789abcdef');
+let key: IssuerKey;
+
+/** The issuer's own documents, as the tool will serve them: its DID document and its key. */
+function ownDocuments(keys: IssuerKey[]) {
+  return async (url: string) => {
+    const vm = keys.find((k) => k.id === url);
+    if (vm) return verificationMethod(vm);
+    if (url === DID) {
+      return {
+        '@context': [DID_V1, MULTIKEY_V1], id: DID,
+        verificationMethod: keys.map((k) => verificationMethod(k)), assertionMethod: keys.map((k) => k.id),
+      };
+    }
+    return undefined;
+  };
+}
+
+function credential(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
+    id: 'urn:uuid:8f3c1d0e-5b1a-4c55-9d5e-2a6b7c8d9e0f',
+    type: ['VerifiableCredential', 'OpenBadgeCredential'],
+    name: 'データサイエンス入門 修了証',
+    issuer: { id: DID, type: ['Profile'], name: '東京未来大学 / Tokyo Mirai University', url: 'https://www.example.ac.jp/' },
+    validFrom: '2026-12-01T00:00:00Z',
+    credentialSubject: {
+      type: ['AchievementSubject'],
+      identifier: [{ type: 'IdentityObject', hashed: true, identityHash: 'sha256$b5809d8a92f8858436d7e6b87c12ebc0ae1eac4baecc2c0b913aee2c922ef399', identityType: 'emailAddress', salt: 'Kosher' }],
+      achievement: {
+        id: 'https://badges.example.ac.jp/achievements/ds101',
+        type: ['Achievement'],
+        achievementType: 'MicroCredential',
+        name: 'データサイエンス入門',
+        description: 'Python でデータを読み、可視化し、簡単なモデルを作る。',
+        criteria: { narrative: '小テストの平均 60% 以上、期末試験 50% 以上。' },
+        creditsAvailable: 3,
+        inLanguage: 'ja',
+      },
+    },
+    ...overrides,
+  };
+}
+
+beforeAll(async () => {
+  key = await generateIssuerKey(DID, `${DID}#key-1`, sealing);
+});
+
+describe('issuer keys', () => {
+  test('the secret is stored only sealed, bound to its key id, and opens only with the installation key', async () => {
+    expect(JSON.stringify(key)).not.toMatch(/secretKeyMultibase/);
+    expect(key.publicKeyMultibase).toMatch(/^z6Mk/);
+    const pair = await openIssuerKey(key, sealing);
+    expect(pair.publicKeyMultibase).toBe(key.publicKeyMultibase);
+    expect(() => unseal(key.sealedSecret, sealingKey('another installation secret, 32+ chars'), key.id)).toThrow(UnsealError);
+    // Moved to another key's record, it does not open either.
+    expect(() => unseal(key.sealedSecret, sealing, `${DID}#key-2`)).toThrow(UnsealError);
+    expect(() => unseal('short', sealing, key.id)).toThrow(/truncated/);
+  });
+});
+
+describe('signing and verifying with eddsa-rdfc-2022, offline', () => {
+  const loader = () => offlineDocumentLoader(ownDocuments([key]));
+
+  test('a signed OpenBadgeCredential verifies and validates against the 1EdTech schema', async () => {
+    const signed = await signCredential(credential(), await openIssuerKey(key, sealing), loader());
+    expect(signed.proof).toMatchObject([{ type: 'DataIntegrityProof', cryptosuite: 'eddsa-rdfc-2022', proofPurpose: 'assertionMethod', verificationMethod: key.id }]);
+    expect(await verifyProof(signed, loader())).toEqual({ verified: true });
+    const valid = validateSchema(signed);
+    expect(validateSchema.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  test('a tampered field, a proof from another key, and an expired credential fail', async () => {
+    const pair = await openIssuerKey(key, sealing);
+    const signed = await signCredential(credential({ validUntil: '2027-12-01T00:00:00Z' }), pair, loader());
+    const tampered = structuredClone(signed);
+    ((tampered.credentialSubject as { achievement: { name: string } }).achievement).name = 'データサイエンス上級';
+    expect(await verifyProof(tampered, loader())).toMatchObject({ verified: false });
+
+    // A key the issuer's DID document does not list cannot sign for it.
+    const stranger = await generateIssuerKey(DID, `${DID}#key-9`, sealing);
+    const forged = await signCredential(credential(), await openIssuerKey(stranger, sealing), offlineDocumentLoader(ownDocuments([key, stranger])));
+    expect(await verifyProof(forged, loader())).toMatchObject({ verified: false });
+
+    expect(await verifyProof(signed, loader(), new Date('2028-01-01T00:00:00Z'))).toMatchObject({ verified: false, error: expect.stringMatching(/validUntil|expired/i) });
+  });
+
+  test('a remote @context is reported as unresolvable and never fetched', async () => {
+    let requests = 0;
+    const server = http.createServer((_req, res) => {
+      requests++;
+      res.end('{"@context": {}}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const remote = `http://127.0.0.1:${(server.address() as AddressInfo).port}/context.json`;
+    try {
+      const signed = await signCredential(credential(), await openIssuerKey(key, sealing), loader());
+      const withRemote = { ...signed, '@context': [...(signed['@context'] as string[]), remote] };
+      const check = await verifyProof(withRemote, loader());
+      expect(check.verified).toBe(false);
+      expect(check.error).toContain(remote);
+      await expect(loader()(remote)).rejects.toThrow(UnresolvableUrlError);
+      expect(requests).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+});
