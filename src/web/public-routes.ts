@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
+import { extensionContext } from '../issuance/credential.js';
 import { performDynamicRegistration, RegistrationError, registrationQuery } from '../lti/dynamic-registration.js';
 import type { PlatformService } from '../lti/platforms.js';
 import { canvasDeveloperKeyConfiguration, LTI_ROUTES, toolUrls } from '../lti/tool-configuration.js';
@@ -27,7 +28,7 @@ const REGISTRATION_STATUS: Record<RegistrationError['failure'], number> = {
   already_registered: 409,
 };
 
-/** Routes that need no LTI session: health, registration documents, Dynamic Registration. */
+/** Routes that need no LTI session: health, registration documents, Dynamic Registration, the credentials' extension context. */
 export function publicRoutes({ config, database, platforms, logger }: Deps): Router {
   const router = Router();
 
@@ -46,6 +47,12 @@ export function publicRoutes({ config, database, platforms, logger }: Deps): Rou
       res.status(503).set('Retry-After', '5').json({ status: 'unavailable', database: database.mode });
     }
   }));
+
+  // The extension context every credential names: verifiers elsewhere fetch it from here.
+  const extension = extensionContext(config.publicUrl);
+  router.get(new URL(extension.url).pathname, (_req, res) => {
+    res.type('application/ld+json').set('Cache-Control', 'public, max-age=86400').send(JSON.stringify(extension.document));
+  });
 
   router.get(LTI_ROUTES.canvasConfiguration, (_req, res) => {
     res.json(canvasDeveloperKeyConfiguration(config));

@@ -5,6 +5,7 @@ import { LmsEmulator } from '../emulator/index.js';
 import { RESOURCE_LINK, SAMPLE_COURSE, seedSampleCourse, TEACHER } from '../fixtures/sample-course.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser, parseAutoPostForm } from '../helpers/lti-client.js';
+import { extensionContext } from '../../src/issuance/credential.js';
 import { freePort, startTestTool, type TestTool } from '../helpers/tool.js';
 
 const TSX = path.resolve('node_modules/.bin/tsx');
@@ -33,6 +34,14 @@ describe.each(DATABASE_KINDS)('health and readiness on %s', (kind) => {
     const id = page.headers.get('x-request-id');
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(tool.logs.records()).toContainEqual(expect.objectContaining({ req: expect.objectContaining({ id, path: '/register' }), msg: 'request completed' }));
+  });
+
+  test('the credentials\' extension context is served as JSON-LD at the URL they name', async () => {
+    const { url, document } = extensionContext(tool.url);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/ld\+json/);
+    expect(await res.json()).toEqual(document);
   });
 
   test('with the database gone, readyz says 503 with Retry-After while healthz stays up', async () => {

@@ -7,8 +7,10 @@ import { CREDENTIALS_V2, DID_V1, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/i
 import { offlineDocumentLoader, UnresolvableUrlError } from '../../src/issuance/document-loader.js';
 import { generateIssuerKey, openIssuerKey, sealingKey, unseal, UnsealError, verificationMethod, type IssuerKey } from '../../src/issuance/keys.js';
 import { signCredential, verifyProof } from '../../src/issuance/signing.js';
+import { definitionSchema } from '../../src/credentials/definition-schema.js';
+import { buildOpenBadgeCredential, extensionContext, identityHash, type CredentialInput } from '../../src/issuance/credential.js';
 
-const schema = JSON.parse(readFileSync('../shared/spec/openbadges-3.0/achievementcredential.schema.json', 'utf8')) as object;
+const schema = JSON.parse(readFileSync('config/schemas/ob_v3p0_achievementcredential.schema.json', 'utf8')) as object;
 const ajv = new Ajv2019.default({ allErrors: true, strict: false });
 addFormats.default(ajv);
 const validateSchema = ajv.compile(schema);
@@ -17,9 +19,13 @@ const DID = 'did:web:badges.example.ac.jp';
 const sealing = sealingKey('0123456789abcdef0123456789abcdef');
 let key: IssuerKey;
 
-/** The issuer's own documents, as the tool will serve them: its DID document and its key. */
+const PUBLIC_URL = 'https://badges.example.ac.jp';
+const extension = extensionContext(PUBLIC_URL);
+
+/** The issuer's own documents, as the tool will serve them: its DID document, its keys, its extension context. */
 function ownDocuments(keys: IssuerKey[]) {
   return async (url: string) => {
+    if (url === extension.url) return extension.document;
     const vm = keys.find((k) => k.id === url);
     if (vm) return verificationMethod(vm);
     if (url === DID) {
@@ -123,3 +129,49 @@ describe('signing and verifying with eddsa-rdfc-2022, offline', () => {
     }
   });
 });
+
+describe('the OpenBadgeCredential built from a definition', () => {
+  const definition = definitionSchema.parse({
+    name: 'データサイエンス入門', description: 'Python でデータを読み、可視化し、簡単なモデルを作る。',
+    criteriaNarrative: '小テストの平均 60% 以上、期末試験 50% 以上。', language: 'ja', version: '2026',
+    image: { url: 'https://badges.example.ac.jp/images/ds101.png', caption: 'DS101' }, tags: ['データサイエンス', 'Python'],
+    alignments: [{ targetName: 'Python (computer programming)', targetUrl: 'http://data.europa.eu/esco/skill/ccd0a1d9-afda-43d9-b901-96344886e14d', targetFramework: 'ESCO', targetType: 'ext:ESCOSkill' }],
+    learningOutcomes: ['データの種類を説明できる', 'Python で記述統計を計算できる'], workloadHours: 30, ectsCredits: 1.5, eqfLevel: 5, nqfLevel: 'JP level 5',
+    assessmentTypes: ['test', 'exam'], participation: 'online', qualityAssurance: '教務委員会による審査', awardingBody: { name: '東京未来大学', url: 'https://www.example.ac.jp/' },
+    awardingCountry: 'JP', prerequisitesText: '高校数学', supervision: 'supervised_online', identityVerified: true, stackability: 'Counts toward the Data Science certificate',
+  });
+  const input = (): CredentialInput => ({
+    id: 'urn:uuid:0b8e7c1a-2f4d-4e6b-9a1c-3d5e7f9b1c2d', achievementId: `${PUBLIC_URL}/achievements/7d3f/1`, definition,
+    issuer: { id: DID, name: '東京未来大学', url: 'https://www.example.ac.jp/', email: 'badges@example.ac.jp', countryCode: 'JP' },
+    learner: { userId: 'moodle-user-42', platformIssuer: 'https://moodle.example.ac.jp', email: 'Hanako.Yamada@example.ac.jp' },
+    salt: 'c2FsdC0xMjM', course: { title: 'DS101 データサイエンス入門', url: 'https://moodle.example.ac.jp/course/view.php?id=3' },
+    activity: { startDate: '2026-10-01T00:00:00Z', endDate: '2026-11-30T00:00:00Z' }, validFrom: '2026-12-01T00:00:00Z', extensionContextUrl: extension.url,
+  });
+  const loader = () => offlineDocumentLoader(ownDocuments([key]));
+
+  test('carries every EU element, signs with no undefined term, verifies and validates against the 1EdTech schema', async () => {
+    const built = buildOpenBadgeCredential(input());
+    const achievement = (built.credentialSubject as { achievement: Record<string, unknown> }).achievement;
+    expect(achievement).toMatchObject({
+      achievementType: 'MicroCredential', creditsAvailable: 1.5, creditSystem: 'ECTS', inLanguage: 'ja', version: '2026',
+      learningOutcome: definition.learningOutcomes, workloadHours: 30, nqfLevel: 'JP level 5', assessmentType: ['test', 'exam'], participationMode: 'online',
+      qualityAssurance: '教務委員会による審査', prerequisites: '高校数学', supervision: 'supervised_online', identityVerified: true,
+      creator: { name: '東京未来大学', address: { addressCountryCode: 'JP' } },
+    });
+    expect(achievement.alignment).toEqual(expect.arrayContaining([expect.objectContaining({ targetUrl: 'http://data.europa.eu/snb/eqf/5', targetType: 'ext:EQFLevel' })]));
+    // The email only as a salted hash, lower-cased first.
+    expect(JSON.stringify(built)).not.toContain('Hanako');
+    expect((built.credentialSubject as { identifier: unknown[] }).identifier).toContainEqual(expect.objectContaining({ identityHash: identityHash('hanako.yamada@example.ac.jp', 'c2FsdC0xMjM'), identityType: 'emailAddress' }));
+
+    const signed = await signCredential(built, await openIssuerKey(key, sealing), loader());
+    expect(await verifyProof(signed, loader())).toEqual({ verified: true });
+    expect(validateSchema(signed)).toBe(true);
+  });
+
+  test('a term that no context defines is refused at signing', async () => {
+    const built = buildOpenBadgeCredential(input());
+    (built.credentialSubject as { achievement: Record<string, unknown> }).achievement.mysteryField = 'x';
+    await expect(signCredential(built, await openIssuerKey(key, sealing), loader())).rejects.toThrow(/mysteryField|undefined|safe mode/i);
+  });
+});
+
