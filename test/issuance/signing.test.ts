@@ -9,6 +9,8 @@ import { generateIssuerKey, openIssuerKey, sealingKey, unseal, UnsealError, veri
 import { signCredential, verifyProof } from '../../src/issuance/signing.js';
 import { definitionSchema } from '../../src/credentials/definition-schema.js';
 import { buildOpenBadgeCredential, extensionContext, identityHash, type CredentialInput } from '../../src/issuance/credential.js';
+import { gzipSync } from 'node:zlib';
+import { STATUS_LIST_BITS, StatusBits, StatusListError, statusListCredential, statusListEntry } from '../../src/issuance/status-list.js';
 
 const schema = JSON.parse(readFileSync('config/schemas/ob_v3p0_achievementcredential.schema.json', 'utf8')) as object;
 const ajv = new Ajv2019.default({ allErrors: true, strict: false });
@@ -172,6 +174,49 @@ describe('the OpenBadgeCredential built from a definition', () => {
     const built = buildOpenBadgeCredential(input());
     (built.credentialSubject as { achievement: Record<string, unknown> }).achievement.mysteryField = 'x';
     await expect(signCredential(built, await openIssuerKey(key, sealing), loader())).rejects.toThrow(/mysteryField|undefined|safe mode/i);
+  });
+});
+
+describe('Bitstring Status List', () => {
+  const LIST = `${PUBLIC_URL}/status/revocation/1`;
+  const loader = () => offlineDocumentLoader(ownDocuments([key]));
+
+  test('bits are most-significant first, round-trip through encodedList, and refuse out-of-range indexes', () => {
+    const bits = StatusBits.empty();
+    bits.set(0, true);
+    bits.set(94_567, true);
+    bits.set(STATUS_LIST_BITS - 1, true);
+    const encoded = bits.encode();
+    expect(encoded.startsWith('u')).toBe(true);
+    const raw = Buffer.from(encoded.slice(1), 'base64url');
+    expect(raw[0]).toBe(0x1f); // GZIP
+    const again = StatusBits.decode(encoded);
+    expect([0, 1, 94_566, 94_567, STATUS_LIST_BITS - 1].map((i) => again.get(i))).toEqual([true, false, false, true, true]);
+    again.set(94_567, false);
+    expect(again.get(94_567)).toBe(false);
+    expect(() => bits.set(STATUS_LIST_BITS, true)).toThrow(StatusListError);
+    expect(() => bits.get(-1)).toThrow(StatusListError);
+    expect(() => statusListEntry(LIST, 1.5, 'revocation')).toThrow(StatusListError);
+  });
+
+  test('an encodedList that is not base64url, not GZIP, too short or a decompression bomb is refused', () => {
+    expect(() => StatusBits.decode('zABC')).toThrow(/multibase/);
+    expect(() => StatusBits.decode('uAAAA')).toThrow(StatusListError);
+    expect(() => StatusBits.decode(`u${gzipSync(Buffer.alloc(100)).toString('base64url')}`)).toThrow(/800 bits/);
+    expect(() => StatusBits.decode(`u${gzipSync(Buffer.alloc(64 * 1024 * 1024)).toString('base64url')}`)).toThrow(StatusListError);
+  });
+
+  test('the signed status list credential verifies, and an entry keeps an OpenBadgeCredential schema-valid', async () => {
+    const bits = StatusBits.empty();
+    bits.set(7, true);
+    const pair = await openIssuerKey(key, sealing);
+    const list = await signCredential(statusListCredential({ url: LIST, issuer: DID, validFrom: '2026-12-01T00:00:00Z', purpose: 'revocation', bits }), pair, loader());
+    expect(await verifyProof(list, loader())).toEqual({ verified: true });
+    expect(StatusBits.decode((list.credentialSubject as { encodedList: string }).encodedList).get(7)).toBe(true);
+
+    const badge = await signCredential(credential({ credentialStatus: statusListEntry(LIST, 7, 'revocation') }), pair, loader());
+    expect(badge.credentialStatus).toEqual({ id: `${LIST}#7`, type: 'BitstringStatusListEntry', statusPurpose: 'revocation', statusListIndex: '7', statusListCredential: LIST });
+    expect(validateSchema(badge)).toBe(true);
   });
 });
 
