@@ -15,11 +15,12 @@ export interface RecordedDecision {
 }
 
 /** The decision in force for each (credential, learner): the latest. `userId` narrows to one learner. */
-export function latestDecisions(db: Db, credentialIds: string[], userId?: string) {
+export async function latestDecisions(db: Db, credentialIds: string[], userId?: string) {
+  if (credentialIds.length === 0) return [];
   let query = db.selectFrom('award_decision')
     .distinctOn(['credential_id', 'user_id'])
     .select(['id', 'credential_id', 'revision', 'user_id', 'qualified', 'progress', 'columns_id', 'results_hash', 'evidence', 'decided_at'])
-    .where('credential_id', 'in', credentialIds.length ? credentialIds : ['00000000-0000-0000-0000-000000000000']);
+    .where('credential_id', 'in', credentialIds);
   if (userId !== undefined) query = query.where('user_id', '=', userId);
   return query.orderBy('credential_id').orderBy('user_id').orderBy('decided_at', 'desc').orderBy('id', 'desc').execute();
 }

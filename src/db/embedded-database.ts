@@ -52,11 +52,15 @@ export class EmbeddedDatabase {
     child.on('error', (err) => this.logger.warn({ err: err.message }, 'the embedded database process could not be reached'));
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
-      const delay = RESTART_DELAYS_MS[Math.min(this.restarts, RESTART_DELAYS_MS.length - 1)]!;
-      this.restarts++;
-      this.logger.error({ code, signal, restartInMs: delay }, 'the embedded database process ended; starting it again');
-      setTimeout(() => void this.restart(), delay).unref();
+      this.logger.error({ code, signal, restartInMs: this.scheduleRestart() }, 'the embedded database process ended; starting it again');
     });
+  }
+
+  /** Each failed start in a row waits longer, up to the last delay. */
+  private scheduleRestart(): number {
+    const delay = RESTART_DELAYS_MS[Math.min(this.restarts++, RESTART_DELAYS_MS.length - 1)]!;
+    setTimeout(() => void this.restart(), delay).unref();
+    return delay;
   }
 
   private async restart(): Promise<void> {
@@ -72,9 +76,7 @@ export class EmbeddedDatabase {
       this.watch(child);
       this.logger.info('the embedded database process is back');
     } catch (err) {
-      this.logger.error({ err: (err as Error).message }, 'the embedded database process could not be started again');
-      const delay = RESTART_DELAYS_MS[Math.min(this.restarts++, RESTART_DELAYS_MS.length - 1)]!;
-      setTimeout(() => void this.restart(), delay).unref();
+      this.logger.error({ err: (err as Error).message, restartInMs: this.scheduleRestart() }, 'the embedded database process could not be started again');
     }
   }
 

@@ -5,6 +5,7 @@ import type { AwardingService } from '../credentials/awarding.js';
 import { explainDecisions, latestDecisions } from '../credentials/explanations.js';
 import { CredentialNotFoundError, type CourseRef, type DefinitionService, type Saved } from '../credentials/definitions.js';
 import type { Db } from '../db/database.js';
+import { zodErrors } from '../criteria/index.js';
 import { GradebookError } from '../gradebook/errors.js';
 import { mapRoles } from '../lti/roles.js';
 import { handle } from './async-handler.js';
@@ -86,7 +87,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
   const copyRequest = z.object({ fromCourse: z.string().min(1), credentialId: z.string().uuid() }).strict();
   lti.app.post('/api/v1/credentials/copy', json, route(true, async (req, res, course) => {
     const body = copyRequest.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: body.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
     // The source is another course of the same platform, named by its LMS context id.
     const source = await db.selectFrom('lti_context').select('id')
       .where('issuer', '=', course.issuer).where('client_id', '=', course.clientId).where('context_id', '=', body.data.fromCourse).executeTakeFirst();
@@ -99,7 +100,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
   lti.app.post('/api/v1/credentials/:id/approvals', json, route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     const body = approval.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: body.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
     await db.insertInto('staff_approval').values({ credential_id: credential.id, user_id: body.data.userId, approved_by: (res.locals.token as LtijsIdToken).user, note: body.data.note ?? null })
       .onConflict((oc) => oc.columns(['credential_id', 'user_id']).doNothing()).execute();
     res.status(201).json({ credentialId: credential.id, userId: body.data.userId });
@@ -119,7 +120,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
   const progressQuery = z.object({ userId: z.string().min(1).max(255).optional() }).strict();
   lti.app.get('/api/v1/progress', route(false, async (req, res, course) => {
     const query = progressQuery.safeParse(req.query);
-    if (!query.success) return fail(req, res, 400, 'invalid', { errors: query.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })) });
+    if (!query.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(query.error) });
     const token = res.locals.token as LtijsIdToken;
     const staff = isStaff(res);
     if (!staff && query.data.userId !== undefined && query.data.userId !== token.user) return fail(req, res, 403, 'staff_only');

@@ -109,7 +109,9 @@ describe('the credentials API', () => {
     expect(all.body.progress.every((p: { evaluation?: unknown; progress: number }) => p.evaluation === undefined && p.progress >= 0 && p.progress <= 1)).toBe(true);
     const one = await call({ browser: teacher, ltik: teacherLtik }, 'GET', `/api/v1/progress?userId=${encodeURIComponent(LEARNERS[5]!.id)}`);
     expect(one.body.progress).toEqual(own.body.progress);
-    expect((await call({ browser: teacher, ltik: teacherLtik }, 'GET', '/api/v1/progress?user=x')).status).toBe(400);
+    const unknownField = await call({ browser: teacher, ltik: teacherLtik }, 'GET', '/api/v1/progress?user=x');
+    expect(unknownField.status).toBe(400);
+    expect(unknownField.body.errors).toEqual([{ path: '/user', message: 'unknown field' }]);
   });
 
   test('a staff approval step is granted through the API', async () => {
