@@ -1,3 +1,5 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
@@ -6,6 +8,9 @@ import { openDatabase } from './db/database.js';
 import { createLtiProvider } from './lti/provider.js';
 import { PlatformService, type PlatformSummary } from './lti/platforms.js';
 import { createLogger } from './logger.js';
+import type { Db } from './db/database.js';
+import { issuerDid, IssuerNotFoundError, IssuerService, KeyImportError } from './issuance/issuers.js';
+import { sealingKey } from './issuance/keys.js';
 
 const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -15,6 +20,14 @@ const USAGE = `Usage: npm run cli -- <command> [options]
   platform activate   --issuer URL --client-id ID
   platform deactivate --issuer URL --client-id ID
   platform remove     --issuer URL --client-id ID
+
+  issuer list [--json]
+  issuer add --slug SLUG --name NAME [--url URL] [--email EMAIL] [--description TEXT] [--image-url URL] [--country CC]
+  issuer rotate-key --slug SLUG
+  issuer export-keys --out FILE      (passphrase from KEY_BACKUP_PASSPHRASE, 16+ characters)
+  issuer import-keys --in FILE       (passphrase from KEY_BACKUP_PASSPHRASE)
+
+  credentials export --out DIR       every issued credential as JSON, with an index.json
 
 The database is the one the tool uses: DATABASE_URL, or the embedded one under DATA_DIR
 (shared with a running tool process).`;
@@ -61,6 +74,8 @@ export async function runCli(argv: string[], out: (line: string) => void, env: N
       issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'auth-login-url': { type: 'string' }, 'token-url': { type: 'string' },
       'keyset-url': { type: 'string' }, 'deployment-id': { type: 'string', multiple: true }, name: { type: 'string' },
       inactive: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      slug: { type: 'string' }, url: { type: 'string' }, email: { type: 'string' }, description: { type: 'string' },
+      'image-url': { type: 'string' }, country: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' },
     },
   });
   const [group, command] = positionals;
@@ -68,6 +83,7 @@ export async function runCli(argv: string[], out: (line: string) => void, env: N
     out(USAGE);
     return values.help ? 0 : 2;
   }
+  if (group === 'issuer' || group === 'credentials') return runIssuance(group, command, values, out, env);
   if (group !== 'platform' || !['add', 'list', 'add-deployment', 'activate', 'deactivate', 'remove'].includes(command ?? '')) {
     throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   }
@@ -106,6 +122,82 @@ export async function runCli(argv: string[], out: (line: string) => void, env: N
     await lti.Database.Close();
     await database.close();
   }
+}
+
+const ISSUANCE_COMMANDS: Record<string, string[]> = { issuer: ['list', 'add', 'rotate-key', 'export-keys', 'import-keys'], credentials: ['export'] };
+const passphrase = (env: NodeJS.ProcessEnv) => {
+  const value = env.KEY_BACKUP_PASSPHRASE;
+  if (!value || value.length < 16) throw new UsageError('KEY_BACKUP_PASSPHRASE must be set to a passphrase of at least 16 characters; keep it apart from the backup file');
+  return value;
+};
+
+async function runIssuance(group: string, command: string | undefined, values: Record<string, unknown>, out: (line: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+  if (!ISSUANCE_COMMANDS[group]!.includes(command ?? '')) throw new UsageError(`unknown command "${group} ${command ?? ''}"`);
+  const needs = (flag: string) => {
+    if (typeof values[flag] !== 'string' || values[flag] === '') throw new UsageError(`--${flag} is required`);
+    return values[flag] as string;
+  };
+  // Validate before opening anything, so a typo never touches the database.
+  const file = command === 'export-keys' || command === 'export' ? needs('out') : command === 'import-keys' ? needs('in') : undefined;
+  const secret = command === 'export-keys' || command === 'import-keys' ? passphrase(env) : undefined;
+  const slug = command === 'rotate-key' || command === 'add' ? needs('slug') : undefined;
+  const profile = command === 'add' ? {
+    slug, name: needs('name'),
+    ...Object.fromEntries((['url', 'email', 'description'] as const).filter((k) => values[k] !== undefined).map((k) => [k, values[k]])),
+    ...(values['image-url'] !== undefined ? { imageUrl: values['image-url'] } : {}),
+    ...(values.country !== undefined ? { countryCode: values.country } : {}),
+  } : undefined;
+  let backup: unknown;
+  if (command === 'import-keys') {
+    try {
+      backup = JSON.parse(readFileSync(file!, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`--in ${file} is not a readable JSON file (${(err as Error).message})`);
+    }
+  }
+
+  const config = loadConfig(env);
+  const database = await openDatabase(config, createLogger(env.LOG_LEVEL ?? 'warn', process.stderr));
+  const issuers = new IssuerService(database.db, config.publicUrl, sealingKey(config.ltiEncryptionKey));
+  try {
+    if (group === 'credentials') {
+      const written = await exportCredentials(database.db, file!);
+      out(`Wrote ${written} credentials to ${file}.`);
+    } else if (command === 'list') {
+      const all = await issuers.list();
+      if (values.json) out(JSON.stringify(all.map((i) => ({ ...i, keys: i.keys.map(({ sealed_secret: _secret, ...k }) => k) })), null, 2));
+      else out(all.length ? all.map((i) => `${i.is_default ? 'default ' : '        '}${i.name}\n         did:  ${i.did}\n         keys: ${i.keys.map((k) => `${k.id}${k.retired_at ? ' (retired)' : ' (signing)'}`).join(', ')}`).join('\n\n') : 'No issuers yet; the tool makes its default issuer when it first starts.');
+    } else if (command === 'add') {
+      const created = await issuers.create(profile, 'cli');
+      if (!created.ok) throw new UsageError(created.errors.map((e) => `${e.path.replace(/^\//, '--')}: ${e.message}`).join('; '));
+      out(`Issuer added: ${issuerDid(config.publicUrl, created.issuer.slug)}`);
+    } else if (command === 'rotate-key') {
+      const rotated = await issuers.rotateKey(slug!, 'cli');
+      out(`Now signing with ${rotated.current}; ${rotated.retired} is retired and still verifies the credentials it signed.`);
+    } else if (command === 'export-keys') {
+      writeFileSync(file!, JSON.stringify(await issuers.exportKeys(secret!, 'cli'), null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+      out(`Wrote the issuer keys to ${file}, sealed under KEY_BACKUP_PASSPHRASE.`);
+    } else {
+      const imported = await issuers.importKeys(backup, secret!, 'cli');
+      out(`Imported ${imported.keys} keys for ${imported.issuers} issuers.`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof KeyImportError || err instanceof IssuerNotFoundError) throw new UsageError(err.message);
+    throw err;
+  } finally {
+    await database.close();
+  }
+}
+
+/** Every issued credential, one file each, and an index of who holds what and its status. */
+async function exportCredentials(db: Db, dir: string): Promise<number> {
+  mkdirSync(dir, { recursive: true });
+  const rows = await db.selectFrom('issued_credential').select(['id', 'credential_id', 'revision', 'user_id', 'issued_at', 'revoked_at', 'revocation_reason', 'document']).orderBy('issued_at').execute();
+  for (const row of rows) writeFileSync(path.join(dir, `${row.id}.json`), JSON.stringify(row.document, null, 2) + '\n');
+  const index = rows.map(({ document: _document, ...r }) => ({ ...r, file: `${r.id}.json` }));
+  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ exportedAt: new Date().toISOString(), credentials: index }, null, 2) + '\n');
+  return rows.length;
 }
 
 async function main(): Promise<void> {

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { runCli, UsageError } from '../src/cli.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './helpers/databases.js';
 
@@ -7,9 +10,10 @@ const ADD = ['platform', 'add', ...PLATFORM, '--auth-login-url', 'https://moodle
 
 describe.each(DATABASE_KINDS)('CLI on %s', (kind) => {
   let target: TestDatabase;
+  let extraEnv: Record<string, string> = {};
   const run = async (args: string[]) => {
     const out: string[] = [];
-    const code = await runCli(args, (l) => out.push(l), { ...target.env, LOG_LEVEL: 'silent' });
+    const code = await runCli(args, (l) => out.push(l), { ...target.env, LOG_LEVEL: 'silent', ...extraEnv });
     return { code, out: out.join('\n') };
   };
   beforeAll(async () => {
@@ -43,5 +47,50 @@ describe.each(DATABASE_KINDS)('CLI on %s', (kind) => {
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toBe(message);
     expect((await run(['platform', 'list'])).out).toBe('No platforms registered yet.');
+  });
+
+  test('issuers: add, rotate, export the keys under a passphrase, import them into another installation', async () => {
+    expect((await run(['issuer', 'add', '--slug', 'faculty-of-science', '--name', '理学部 / Faculty of Science', '--country', 'JP', '--url', 'https://sci.example.ac.jp'])).out)
+      .toMatch(/^Issuer added: did:web:.*:issuers:faculty-of-science$/);
+    await expect(run(['issuer', 'add', '--slug', 'Bad Slug', '--name', 'x'])).rejects.toThrow(/--slug: lower-case letters/);
+    await expect(run(['issuer', 'add', '--slug', 'faculty-of-science', '--name', 'x'])).rejects.toThrow(/exists already/);
+    expect((await run(['issuer', 'rotate-key', '--slug', 'faculty-of-science'])).out).toMatch(/#key-2; .*#key-1 is retired/);
+    await expect(run(['issuer', 'rotate-key', '--slug', 'nobody'])).rejects.toThrow('no issuer "nobody"');
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keys-'));
+    const file = path.join(dir, 'keys.json');
+    await expect(run(['issuer', 'export-keys', '--out', file])).rejects.toThrow(/KEY_BACKUP_PASSPHRASE must be set/);
+    extraEnv = { KEY_BACKUP_PASSPHRASE: 'correct horse battery staple' };
+    expect((await run(['issuer', 'export-keys', '--out', file])).out).toContain('sealed under KEY_BACKUP_PASSPHRASE');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const backup = readFileSync(file, 'utf8');
+    expect(backup).not.toMatch(/secretKeyMultibase|"z[1-9A-HJ-NP-Za-km-z]{60,}"/);
+
+    // Another installation (another database, another LTI_ENCRYPTION_KEY) restores them.
+    const other = await createTestDatabase(kind);
+    const saved = target;
+    target = other;
+    try {
+      extraEnv = { KEY_BACKUP_PASSPHRASE: 'a wrong passphrase, long enough', LTI_ENCRYPTION_KEY: 'another-installation-secret-0123456789' };
+      await expect(run(['issuer', 'import-keys', '--in', file])).rejects.toThrow('the passphrase does not open this backup');
+      extraEnv = { KEY_BACKUP_PASSPHRASE: 'correct horse battery staple', LTI_ENCRYPTION_KEY: 'another-installation-secret-0123456789' };
+      expect((await run(['issuer', 'import-keys', '--in', file])).out).toMatch(/^Imported 2 keys for 1 issuers\.$/);
+      expect((await run(['issuer', 'import-keys', '--in', file])).out).toMatch(/^Imported 0 keys/);
+      const listed = JSON.parse((await run(['issuer', 'list', '--json'])).out) as Array<{ slug: string; keys: Array<{ id: string; retired_at: string | null }> }>;
+      expect(listed.map((i) => [i.slug, i.keys.map((k) => [k.id.split('#')[1], k.retired_at === null])])).toEqual([['faculty-of-science', [['key-1', false], ['key-2', true]]]]);
+      await expect(run(['issuer', 'import-keys', '--in', path.join(dir, 'missing.json')])).rejects.toThrow(/is not a readable JSON file/);
+    } finally {
+      target = saved;
+      extraEnv = {};
+      await other.dispose();
+    }
+  });
+
+  test('credentials export writes every issued credential and an index', async () => {
+    const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'export-')), 'out');
+    expect((await run(['credentials', 'export', '--out', dir])).out).toBe(`Wrote 0 credentials to ${dir}.`);
+    expect(readdirSync(dir)).toEqual(['index.json']);
+    expect(JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8'))).toMatchObject({ credentials: [] });
+    await expect(run(['credentials', 'export'])).rejects.toThrow('--out is required');
   });
 });

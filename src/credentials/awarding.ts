@@ -69,6 +69,13 @@ export class AwardingService {
     private readonly retryDelayMs = 5 * 60_000,
   ) {}
 
+  private afterRun: ((contextRef: string) => Promise<unknown>) | undefined;
+
+  /** Work to do after each successful run of a course, such as issuing what definitions issue automatically. */
+  onRunCompleted(listener: (contextRef: string) => Promise<unknown>): void {
+    this.afterRun = listener;
+  }
+
   async courseServices(contextRef: string): Promise<CourseServices | undefined> {
     const row = await this.db.selectFrom('lti_context as c')
       .leftJoin('platform_registration as p', (j) => j.onRef('p.issuer', '=', 'c.issuer').onRef('p.client_id', '=', 'c.client_id'))
@@ -290,6 +297,7 @@ export class AwardingService {
       newAwards += awardedNow;
     }
     await this.writeBack(course, credentials);
+    await this.afterRun?.(course.contextRef).catch((err: Error) => this.logger.warn({ contextRef: course.contextRef, err: err.message }, 'work after an awarding run failed; it is retried on the next run'));
     return { learners: snapshots.length, qualified, standings, newAwards };
   }
 

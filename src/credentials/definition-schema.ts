@@ -58,6 +58,8 @@ export const definitionSchema = z.object({
   stackability: text(2000).optional(),
 
   // Issuance behaviour.
+  /** How long an issued credential is valid (validUntil); unset: it does not expire. */
+  validForMonths: z.number().int().min(1).max(600).optional(),
   autoIssue: z.boolean().default(false),
   writeBackToGradebook: z.boolean().default(false),
 }).strict();

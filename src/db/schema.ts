@@ -128,9 +128,68 @@ export interface Tables {
     credential_id: string;
     revision: number;
     user_id: string;
-    decision_id: string;
+    /** Null for a staff award. */
+    decision_id: string | null;
     awarded_at: CreatedAt;
     written_back_at: Date | null;
+    /** Set for a staff award, with the staff member's note. */
+    awarded_by: string | null;
+    note: string | null;
+    /** A revoked award is never claimed or awarded again under its revision. */
+    revoked_at: Date | null;
+  };
+  issuer_profile: {
+    id: Generated<string>;
+    slug: string;
+    name: string;
+    url: string | null;
+    email: string | null;
+    description: string | null;
+    image_url: string | null;
+    country_code: string | null;
+    is_default: boolean;
+    created_at: CreatedAt;
+  };
+  issuer_key: {
+    /** The verification method id: <issuer DID>#key-<n>. */
+    id: string;
+    issuer_id: string;
+    public_key_multibase: string;
+    sealed_secret: string;
+    created_at: CreatedAt;
+    retired_at: Date | null;
+  };
+  status_list: {
+    id: Generated<string>;
+    issuer_id: string;
+    purpose: 'revocation';
+    /** How many indexes were handed out; index n is (n × multiplier + offset) mod the list size. */
+    allocated: Generated<number>;
+    multiplier: number;
+    offset: number;
+    /** Bumped on every revocation; the signed copy is redone when it is behind. */
+    version: Generated<number>;
+    signed: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+    signed_version: number | null;
+    created_at: CreatedAt;
+  };
+  issued_credential: {
+    id: string;
+    credential_id: string;
+    revision: number;
+    user_id: string;
+    issuer_id: string;
+    key_id: string;
+    status_list_id: string;
+    status_index: number;
+    document: ColumnType<Record<string, unknown>, string, never>;
+    /** The name printed on the certificate; the credential itself names no one. */
+    holder_name: string | null;
+    issued_at: CreatedAt;
+    revoked_at: Date | null;
+    revoked_by: string | null;
+    revocation_reason: string | null;
+    share_enabled: Generated<boolean>;
   };
   audit_event: {
     id: Generated<string>;

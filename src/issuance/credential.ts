@@ -49,6 +49,8 @@ export interface CredentialInput {
   validUntil?: string;
   /** The extension context's URL for this installation (extensionContext().url). */
   extensionContextUrl: string;
+  /** The credential's BitstringStatusListEntry (statusListEntry()). */
+  credentialStatus?: Record<string, unknown>;
 }
 
 export function identityHash(value: string, salt: string): string {
@@ -128,6 +130,7 @@ export function buildOpenBadgeCredential(input: CredentialInput): Record<string,
       ...(input.activity.endDate ? { activityEndDate: input.activity.endDate } : {}),
     },
     evidence: [{ type: ['Evidence'], name: input.course.title, ...(input.course.url ? { id: input.course.url } : {}) }],
+    ...(input.credentialStatus ? { credentialStatus: input.credentialStatus } : {}),
     credentialSchema: [{ id: ACHIEVEMENT_CREDENTIAL_SCHEMA, type: '1EdTechJsonSchemaValidator2019' }],
   };
 }

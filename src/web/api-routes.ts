@@ -9,6 +9,8 @@ import { zodErrors } from '../criteria/index.js';
 import { GradebookError } from '../gradebook/errors.js';
 import { mapRoles } from '../lti/roles.js';
 import { handle } from './async-handler.js';
+import { IssuanceRefusal, type IssuanceService, type IssuedRow } from '../issuance/issuance-service.js';
+import { DOWNLOAD_FORMATS, type CredentialDownloads } from './credential-downloads.js';
 import { requestLanguage } from './render.js';
 import { translator } from './i18n.js';
 
@@ -17,7 +19,13 @@ interface Deps {
   db: Db;
   definitions: DefinitionService;
   awarding: AwardingService;
+  issuance: IssuanceService;
+  downloads: CredentialDownloads;
 }
+
+const REFUSAL_STATUS: Record<IssuanceRefusal['reason'], number> = {
+  not_awarded: 409, award_revoked: 409, unknown_learner: 404, already_awarded: 409, not_issued: 404, already_revoked: 409,
+};
 
 const MAX_JSON = '256kb';
 
@@ -31,7 +39,7 @@ function fail(req: Request, res: Response, status: number, code: string, extra: 
  * handlers run). Everything is scoped to the course of that launch: an id from another course or
  * platform is simply not found.
  */
-export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
+export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads }: Deps): void {
   const json = express.json({ limit: MAX_JSON });
 
   async function launchCourse(res: Response): Promise<CourseRef | undefined> {
@@ -56,6 +64,7 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
     } catch (err) {
       if (err instanceof CredentialNotFoundError) return fail(req, res, 404, 'not_found');
       if (err instanceof GradebookError) return fail(req, res, 503, 'lms_unreachable', { detail: err.kind });
+      if (err instanceof IssuanceRefusal) return fail(req, res, REFUSAL_STATUS[err.reason], err.reason);
       throw err;
     }
   });
@@ -134,5 +143,79 @@ export function apiRoutes({ lti, db, definitions, awarding }: Deps): void {
         ...(evaluations[i] ? { evaluation: evaluations[i] } : {}),
       })),
     });
+  }));
+
+  const issuedView = (row: IssuedRow) => ({
+    id: row.id, credentialId: row.credential_id, revision: row.revision, userId: row.user_id, issuedAt: row.issued_at,
+    revokedAt: row.revoked_at, shared: row.share_enabled,
+    links: Object.fromEntries(DOWNLOAD_FORMATS.map((f) => [f, `/api/v1/issued/${row.id}/${f}`])),
+    credential: row.document,
+  });
+
+  /** A learner claims their award: the signed credential, made once however often this is called. */
+  lti.app.post('/api/v1/credentials/:id/claim', route(false, async (req, res, course) => {
+    const credential = await definitions.get(course, String(req.params.id));
+    const token = res.locals.token as LtijsIdToken;
+    const { issued, created } = await issuance.claim(course, credential.id, token.user, { name: token.userInfo.name, email: token.userInfo.email });
+    res.status(created ? 201 : 200).json(issuedView(issued));
+  }));
+
+  /** The caller's credentials in this course. */
+  lti.app.get('/api/v1/issued', route(false, async (_req, res, course) => {
+    res.json({ issued: (await issuance.held(course, (res.locals.token as LtijsIdToken).user)).map(issuedView) });
+  }));
+
+  /** An issued credential of this course: its holder, or the course's staff. */
+  const ownIssued = async (req: Request, res: Response, course: CourseRef): Promise<IssuedRow | undefined> => {
+    const row = await issuance.byId(String(req.params.issuedId));
+    const inCourse = row && (await db.selectFrom('credential').select('id').where('id', '=', row.credential_id).where('context_ref', '=', course.contextRef).executeTakeFirst());
+    if (!row || !inCourse || (row.user_id !== (res.locals.token as LtijsIdToken).user && !isStaff(res))) {
+      fail(req, res, 404, 'not_found');
+      return undefined;
+    }
+    return row;
+  };
+
+  lti.app.get('/api/v1/issued/:issuedId', route(false, async (req, res, course) => {
+    const row = await ownIssued(req, res, course);
+    if (row) res.json(issuedView(row));
+  }));
+
+  lti.app.get('/api/v1/issued/:issuedId/:format', route(false, async (req, res, course) => {
+    const format = z.enum(DOWNLOAD_FORMATS).safeParse(req.params.format);
+    if (!format.success) return fail(req, res, 404, 'not_found');
+    const row = await ownIssued(req, res, course);
+    if (!row) return;
+    const file = await downloads.render(row, format.data, requestLanguage(req, res));
+    res.type(file.contentType).attachment(file.fileName).send(file.body);
+  }));
+
+  const share = z.object({ enabled: z.boolean() }).strict();
+  lti.app.put('/api/v1/issued/:issuedId/share', json, route(false, async (req, res, course) => {
+    const row = await ownIssued(req, res, course);
+    if (!row) return;
+    if (row.user_id !== (res.locals.token as LtijsIdToken).user) return fail(req, res, 403, 'holder_only');
+    const body = share.safeParse(req.body);
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
+    await issuance.setShared(row.id, body.data.enabled, row.user_id);
+    res.json({ id: row.id, shared: body.data.enabled });
+  }));
+
+  const manualAward = z.object({ userId: z.string().min(1).max(255), note: z.string().trim().min(1).max(1000) }).strict();
+  lti.app.post('/api/v1/credentials/:id/awards', json, route(true, async (req, res, course) => {
+    const credential = await definitions.get(course, String(req.params.id));
+    const body = manualAward.safeParse(req.body);
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
+    const { revision } = await issuance.awardManually(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.note);
+    res.status(201).json({ credentialId: credential.id, revision, userId: body.data.userId });
+  }));
+
+  const revocation = z.object({ userId: z.string().min(1).max(255), reason: z.string().trim().min(1).max(1000) }).strict();
+  lti.app.post('/api/v1/credentials/:id/revocations', json, route(true, async (req, res, course) => {
+    const credential = await definitions.get(course, String(req.params.id));
+    const body = revocation.safeParse(req.body);
+    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
+    const outcome = await issuance.revoke(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.reason);
+    res.json({ credentialId: credential.id, userId: body.data.userId, revokedCredential: outcome.revokedCredential });
   }));
 }

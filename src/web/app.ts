@@ -18,6 +18,14 @@ import { handle } from './async-handler.js';
 import { apiRoutes } from './api-routes.js';
 import { launchRoutes } from './launch-routes.js';
 import { publicRoutes } from './public-routes.js';
+import { issuanceRoutes } from './issuance-routes.js';
+import { CredentialDownloads } from './credential-downloads.js';
+import { IssuerService } from '../issuance/issuers.js';
+import { IssuanceService } from '../issuance/issuance-service.js';
+import { sealingKey } from '../issuance/keys.js';
+import { extensionContext } from '../issuance/credential.js';
+import { SigningPool } from '../issuance/signing-pool.js';
+import os from 'node:os';
 import { launchRejecter, renderError } from './render.js';
 
 export interface App {
@@ -27,6 +35,8 @@ export interface App {
   definitions: DefinitionService;
   awarding: AwardingService;
   scheduler: SyncScheduler;
+  issuers: IssuerService;
+  issuance: IssuanceService;
   /** Stops background jobs and ltijs' database work; the caller closes the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -41,6 +51,12 @@ export async function createApp(config: Config, database: Database, logger: Logg
     interactive: new GradebookClients(lti, { maxAttempts: 2, timeoutMs: 5000 }),
     background: new GradebookClients(lti),
   }, logger);
+  const issuers = new IssuerService(database.db, config.publicUrl, sealingKey(config.ltiEncryptionKey));
+  await issuers.ensureDefault(config.toolName);
+  const extension = extensionContext(config.publicUrl);
+  const signing = new SigningPool(Math.min(4, os.availableParallelism()), { [extension.url]: extension.document });
+  const issuance = new IssuanceService(database.db, issuers, config.publicUrl, async (issuerId, unsigned) => signing.sign(unsigned, await (await issuers.currentKey(issuerId)).pair));
+  awarding.onRunCompleted((contextRef) => issuance.issueAutomatic(contextRef));
   const scheduler = await SyncScheduler.start(database, awarding, logger, config.courseSyncCron);
   const app = express();
   // Pages render from ltijs' own express app too (after its session check), so both need the views.
@@ -72,6 +88,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
 
   app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
   app.use(publicRoutes({ config, database, platforms, logger }));
+  app.use(issuanceRoutes({ db: database.db, issuers, issuance, publicUrl: config.publicUrl }));
 
   const reject = launchRejecter(logger);
   const guardDeps = { lti, db: database.db, platforms, publicUrl: config.publicUrl, reject };
@@ -79,8 +96,8 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.all(LTI_ROUTES.login, form, handle(loginGuard(guardDeps)));
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
-  launchRoutes({ lti, db: database.db, platforms, awarding, logger, publicUrl: config.publicUrl });
-  apiRoutes({ lti, db: database.db, definitions, awarding });
+  launchRoutes({ lti, db: database.db, platforms, awarding, issuance, logger, publicUrl: config.publicUrl });
+  apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
   app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
@@ -100,8 +117,11 @@ export async function createApp(config: Config, database: Database, logger: Logg
     definitions,
     awarding,
     scheduler,
+    issuers,
+    issuance,
     close: async () => {
       await scheduler.stop();
+      await signing.close();
       await lti.Database.Close();
     },
   };

@@ -8,10 +8,14 @@ import type { Db } from '../db/database.js';
 import type { Language } from './i18n.js';
 
 export interface LearnerCredentialView {
+  id: string;
   name: string;
   description: string;
   qualified: boolean;
   awarded: boolean;
+  /** The learner's signed credential, once claimed. */
+  issuedId: string | null;
+  revokedAt: Date | null;
   percent: number;
   reasons: string[];
 }
@@ -27,8 +31,12 @@ export interface GradebookNotice {
 export async function learnerCredentials(db: Db, contextRef: string, userId: string, outcome: RunOutcome, lang: Language): Promise<{ credentials: LearnerCredentialView[]; notice: GradebookNotice }> {
   const credentials = await db.selectFrom('credential as c')
     .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
-    .leftJoin('award as a', (j) => j.onRef('a.credential_id', '=', 'c.id').on('a.user_id', '=', userId))
-    .select(['c.id', 'r.definition', sql<boolean>`a.user_id is not null`.as('awarded')])
+    .select((eb) => [
+      'c.id', 'r.definition',
+      eb.exists(eb.selectFrom('award as a').select('a.user_id').whereRef('a.credential_id', '=', 'c.id').where('a.user_id', '=', userId).where('a.revoked_at', 'is', null)).as('awarded'),
+      eb.selectFrom('issued_credential as i').select('i.id').whereRef('i.credential_id', '=', 'c.id').where('i.user_id', '=', userId).orderBy('i.revision', 'desc').limit(1).as('issued_id'),
+      eb.selectFrom('issued_credential as i').select('i.revoked_at').whereRef('i.credential_id', '=', 'c.id').where('i.user_id', '=', userId).orderBy('i.revision', 'desc').limit(1).as('revoked_at'),
+    ])
     .where('c.context_ref', '=', contextRef).orderBy('c.created_at').execute();
   const notice = async (): Promise<GradebookNotice> => {
     const last = await db.selectFrom('learner_gradebook').select('fetched_at').where('context_ref', '=', contextRef).where('user_id', '=', userId).executeTakeFirst();
@@ -46,10 +54,13 @@ export async function learnerCredentials(db: Db, contextRef: string, userId: str
       const definition = c.definition as unknown as Definition;
       const evaluation = fresh.get(c.id) ?? recorded.get(c.id);
       return {
+        id: c.id,
         name: definition.name,
         description: definition.description,
         qualified: evaluation?.qualified ?? false,
-        awarded: c.awarded,
+        awarded: Boolean(c.awarded),
+        issuedId: c.issued_id ?? null,
+        revokedAt: c.revoked_at ?? null,
         percent: Math.floor((evaluation?.progress.progress ?? 0) * 100),
         reasons: evaluation ? explain(evaluation).reasons[lang] : [],
       };
@@ -72,7 +83,7 @@ export async function staffCredentials(db: Db, contextRef: string): Promise<{ cr
     .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
     .select((eb) => [
       'c.id', 'c.current_revision', 'r.definition',
-      eb.selectFrom('award as a').select(sql<number>`count(*)::int`.as('n')).whereRef('a.credential_id', '=', 'c.id').as('awarded'),
+      eb.selectFrom('award as a').select(sql<number>`count(*)::int`.as('n')).whereRef('a.credential_id', '=', 'c.id').where('a.revoked_at', 'is', null).as('awarded'),
       eb.selectFrom(
         eb.selectFrom('award_decision as d').distinctOn('d.user_id').select(['d.qualified'])
           .whereRef('d.credential_id', '=', 'c.id').orderBy('d.user_id').orderBy('d.decided_at', 'desc').as('latest'),

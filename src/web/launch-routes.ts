@@ -12,14 +12,27 @@ import { toolUrls } from '../lti/tool-configuration.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
 import { translator } from './i18n.js';
 import { handle } from './async-handler.js';
+import { IssuanceRefusal, type IssuanceService } from '../issuance/issuance-service.js';
+import type { CourseRef } from '../credentials/definitions.js';
+import { verificationPageUrl } from './credential-downloads.js';
 
 interface Deps {
   lti: LtijsProvider;
   db: Db;
   platforms: PlatformService;
   awarding: AwardingService;
+  issuance: IssuanceService;
   logger: Logger;
   publicUrl: string;
+}
+
+/** LinkedIn's "Add to profile" form, filled in; it links to the public share page. */
+function linkedInUrl(name: string, issuerName: string, issuedAt: Date, shareUrl: string, id: string): string {
+  const q = new URLSearchParams({
+    startTask: 'CERTIFICATION_NAME', name, organizationName: issuerName,
+    issueYear: String(issuedAt.getUTCFullYear()), issueMonth: String(issuedAt.getUTCMonth() + 1), certUrl: shareUrl, certId: `urn:uuid:${id}`,
+  });
+  return `https://www.linkedin.com/profile/add?${q}`;
 }
 
 /** What the landing page shows: who, where, and what this role can do next. */
@@ -42,7 +55,67 @@ export async function launchViewModel(token: LtijsIdToken, platforms: PlatformSe
 
 const deepLinkChoice = z.object({ target: z.enum(['dashboard']) });
 
-export function launchRoutes({ lti, db, platforms, awarding, logger, publicUrl }: Deps): void {
+export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, publicUrl }: Deps): void {
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+  const courseOf = async (token: LtijsIdToken): Promise<CourseRef | undefined> => {
+    const contextId = token.platformContext.context?.id;
+    const row = contextId === undefined ? undefined : await db.selectFrom('lti_context').select('id')
+      .where('issuer', '=', token.iss).where('client_id', '=', token.clientId).where('deployment_id', '=', token.deploymentId).where('context_id', '=', contextId).executeTakeFirst();
+    return row && { contextRef: row.id, issuer: token.iss, clientId: token.clientId };
+  };
+  const backTo = (path: string, res: Response) => `${path}?ltik=${encodeURIComponent(res.locals.ltik as string)}`;
+
+  /** The learner's claim from the launch page: a page of the credential, however often it is pressed. */
+  lti.app.post('/app/credentials/:id/claim', form, handle(async (req: Request, res: Response) => {
+    const token = res.locals.token as LtijsIdToken;
+    const course = await courseOf(token);
+    const id = z.string().uuid().safeParse(req.params.id);
+    if (!course || !id.success) return renderError(req, res, 404, { reason: 'not_found' });
+    try {
+      const { issued } = await issuance.claim(course, id.data, token.user, { name: token.userInfo.name, email: token.userInfo.email });
+      res.redirect(303, backTo(`/app/issued/${issued.id}`, res));
+    } catch (err) {
+      if (err instanceof IssuanceRefusal) return renderError(req, res, 409, { reason: `claim.${err.reason}` });
+      throw err;
+    }
+  }));
+
+  const holderOnly = async (req: Request, res: Response) => {
+    const token = res.locals.token as LtijsIdToken;
+    const course = await courseOf(token);
+    const row = await issuance.byId(String(req.params.id));
+    const inCourse = course && row && (await db.selectFrom('credential').select('id').where('id', '=', row.credential_id).where('context_ref', '=', course.contextRef).executeTakeFirst());
+    if (!row || !inCourse || row.user_id !== token.user) {
+      renderError(req, res, 404, { reason: 'not_found' });
+      return undefined;
+    }
+    return row;
+  };
+
+  lti.app.get('/app/issued/:id', handle(async (req: Request, res: Response) => {
+    const row = await holderOnly(req, res);
+    if (!row) return;
+    const doc = row.document as { issuer: { name: string }; credentialSubject: { achievement: { name: string } } };
+    const shareUrl = `${publicUrl}/credentials/${row.id}`;
+    renderPage(req, res, 200, 'issued', {
+      ltik: res.locals.ltik as string,
+      issued: {
+        id: row.id, name: doc.credentialSubject.achievement.name, issuerName: doc.issuer.name, revokedAt: row.revoked_at, shared: row.share_enabled,
+        shareUrl, linkedInUrl: linkedInUrl(doc.credentialSubject.achievement.name, doc.issuer.name, row.issued_at, shareUrl, row.id),
+        verifyUrl: verificationPageUrl(publicUrl, row.id),
+      },
+    });
+  }));
+
+  lti.app.post('/app/issued/:id/share', form, handle(async (req: Request, res: Response) => {
+    const row = await holderOnly(req, res);
+    if (!row) return;
+    const enabled = z.enum(['true', 'false']).safeParse(req.body?.enabled);
+    if (!enabled.success) return renderError(req, res, 400, { reason: 'bad_choice' });
+    await issuance.setShared(row.id, enabled.data === 'true', row.user_id);
+    res.redirect(303, backTo(`/app/issued/${row.id}`, res));
+  }));
+
   lti.onConnect(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
     const ctx = token.platformContext;
     const view = await launchViewModel(token, platforms);

@@ -23,7 +23,8 @@ export interface ErrorPage {
 }
 
 export function renderError(req: Request, res: Response, status: number, page: ErrorPage): void {
-  if (req.accepts(['html', 'json']) === 'json') {
+  // The API answers in JSON whatever the client accepts.
+  if (req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
     const t = translator(requestLanguage(req, res));
     res.status(status).json({ error: page.reason, message: t(`errors.${page.reason}.message`, page.params ?? {}) });
     return;

@@ -1,0 +1,173 @@
+import express, { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Definition } from '../credentials/definition-schema.js';
+import type { Db } from '../db/database.js';
+import { BakingError, extractBakedCredential } from '../issuance/baking.js';
+import { extensionContext } from '../issuance/credential.js';
+import type { IssuanceService } from '../issuance/issuance-service.js';
+import { issuerDid, IssuerNotFoundError, type IssuerService } from '../issuance/issuers.js';
+import { statusListIdOf } from '../issuance/status-lists.js';
+import { parseCredentialText, verifyPresentedCredential, type VerificationReport } from '../issuance/verification.js';
+import { handle } from './async-handler.js';
+import { LANGUAGES, translator, type Language } from './i18n.js';
+import { renderError, renderPage, requestLanguage } from './render.js';
+
+interface Deps {
+  db: Db;
+  issuers: IssuerService;
+  issuance: IssuanceService;
+  publicUrl: string;
+}
+
+/** A credential up to this size verifies; a baked image may be larger than its credential. */
+const MAX_CREDENTIAL_BYTES = '2mb';
+const MAX_IMAGE_BYTES = '5mb';
+const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const uuid = z.string().uuid();
+
+/** Each check's verdict in both languages, for API clients that show either. */
+export function localizeReport(report: VerificationReport, lang: Language) {
+  const say = (l: Language, key: string, params?: Record<string, string>) => translator(l)(key, params ?? {});
+  return {
+    verdict: report.verdict,
+    message: say(lang, `verify.verdict.${report.verdict}`),
+    credential: report.credential ?? null,
+    checks: report.checks.map((c) => ({
+      ...c,
+      message: say(lang, `verify.detail.${c.detail}`, c.params),
+      messages: Object.fromEntries(LANGUAGES.map((l) => [l, `${say(l, `verify.check.${c.check}`)}: ${say(l, `verify.detail.${c.detail}`, c.params)}`])),
+    })),
+  };
+}
+
+/**
+ * Public documents of issuance (DID documents, issuer profiles, achievements, status lists, shared
+ * credentials) and verification, which anyone may use without a launch.
+ */
+export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Router {
+  const router = Router();
+  const ownContexts = new Set([extensionContext(publicUrl).url]);
+  const didPrefix = issuerDid(publicUrl, '');
+
+  const verify = async (credential: unknown) => verifyPresentedCredential(credential, {
+    documentLoader: issuance.documentLoader,
+    ownContexts,
+    isOwnIssuer: async (did) => did.startsWith(didPrefix) && slug.safeParse(did.slice(didPrefix.length)).success
+      && (await db.selectFrom('issuer_profile').select('id').where('slug', '=', did.slice(didPrefix.length)).executeTakeFirst()) !== undefined,
+    statusOf: async (listUrl, index) => {
+      const listId = statusListIdOf(publicUrl, listUrl);
+      return listId === undefined ? undefined : issuance.statusLists.isRevoked(listId, index);
+    },
+  });
+
+  const profileOr404 = async (req: Request, res: Response) => {
+    const s = slug.safeParse(req.params.slug);
+    try {
+      if (s.success) return await issuers.bySlug(s.data);
+    } catch (err) {
+      if (!(err instanceof IssuerNotFoundError)) throw err;
+    }
+    renderError(req, res, 404, { reason: 'not_found' });
+    return undefined;
+  };
+
+  router.get('/issuers/:slug/did.json', handle(async (req: Request, res: Response) => {
+    const issuer = await profileOr404(req, res);
+    if (issuer) res.type('application/did+ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify(await issuers.didDocument(issuer)));
+  }));
+
+  router.get('/issuers/:slug', handle(async (req: Request, res: Response) => {
+    const issuer = await profileOr404(req, res);
+    if (issuer) res.type('application/ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify(issuers.publicProfile(issuer)));
+  }));
+
+  router.get('/achievements/:credentialId/:revision', handle(async (req: Request, res: Response) => {
+    const id = uuid.safeParse(req.params.credentialId);
+    const revision = z.coerce.number().int().min(1).max(1_000_000).safeParse(req.params.revision);
+    const row = id.success && revision.success
+      ? await db.selectFrom('credential_revision').select('definition').where('credential_id', '=', id.data).where('revision', '=', revision.data).executeTakeFirst()
+      : undefined;
+    if (!row) return renderError(req, res, 404, { reason: 'not_found' });
+    const d = row.definition as unknown as Definition;
+    res.type('application/ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify({
+      '@context': ['https://www.w3.org/ns/credentials/v2', 'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json'],
+      id: issuance.achievementUrl(id.data!, revision.data!), type: ['Achievement'], achievementType: 'MicroCredential',
+      name: d.name, description: d.description, criteria: { narrative: d.criteriaNarrative },
+      ...(d.ectsCredits !== undefined ? { creditsAvailable: d.ectsCredits } : {}), inLanguage: d.language, version: d.version,
+    }));
+  }));
+
+  router.get('/status/:id', handle(async (req: Request, res: Response) => {
+    const id = /^[1-9]\d{0,17}$/.test(String(req.params.id)) ? String(req.params.id) : undefined;
+    const list = id && (await issuance.publishedStatusList(id));
+    if (!list) return renderError(req, res, 404, { reason: 'not_found' });
+    // Short-lived: a revocation must reach verifiers soon.
+    res.type('application/vc+ld+json').set('Cache-Control', 'public, max-age=60').send(JSON.stringify(list));
+  }));
+
+  /** A credential its holder chose to share; nothing otherwise, not even whether it exists. */
+  const shared = async (req: Request) => {
+    const id = uuid.safeParse(req.params.id);
+    const row = id.success ? await issuance.byId(id.data) : undefined;
+    return row?.share_enabled ? row : undefined;
+  };
+
+  router.get('/credentials/:id/credential.json', handle(async (req: Request, res: Response) => {
+    const row = await shared(req);
+    if (!row) return renderError(req, res, 404, { reason: 'not_shared' });
+    res.type('application/vc+ld+json').attachment(`credential-${row.id}.json`).send(JSON.stringify(row.document, null, 2));
+  }));
+
+  router.get('/credentials/:id', handle(async (req: Request, res: Response) => {
+    const row = await shared(req);
+    if (!row) return renderError(req, res, 404, { reason: 'not_shared' });
+    const report = await verify(row.document);
+    renderPage(req, res, 200, 'verify', { report: localizeReport(report, requestLanguage(req, res)), shared: { id: row.id, json: `/credentials/${row.id}/credential.json` }, pasted: '' });
+  }));
+
+  router.get('/verify', handle(async (req: Request, res: Response) => {
+    const query = z.object({ credential: uuid.optional() }).safeParse(req.query);
+    if (query.success && query.data.credential) {
+      const row = await issuance.byId(query.data.credential);
+      if (row?.share_enabled) {
+        return renderPage(req, res, 200, 'verify', { report: localizeReport(await verify(row.document), requestLanguage(req, res)), shared: { id: row.id, json: `/credentials/${row.id}/credential.json` }, pasted: '' });
+      }
+      return renderPage(req, res, 200, 'verify', { report: null, notShared: true, pasted: '' });
+    }
+    renderPage(req, res, 200, 'verify', { report: null, pasted: '' });
+  }));
+
+  // The page's form works without script: the pasted JSON comes back with its report.
+  router.post('/verify', express.urlencoded({ extended: false, limit: MAX_CREDENTIAL_BYTES }), handle(async (req: Request, res: Response) => {
+    const text = typeof req.body?.credential === 'string' ? req.body.credential : '';
+    const parsed = parseCredentialText(text);
+    const report = 'report' in parsed ? parsed.report : await verify(parsed.credential);
+    renderPage(req, res, 200, 'verify', { report: localizeReport(report, requestLanguage(req, res)), pasted: text });
+  }));
+
+  /** JSON in the body, or a baked PNG or SVG; the answer is always a report, never an error page for bad content. */
+  // JSON is read as text and parsed here, so that a truncated body gets a report like any other bad credential.
+  router.post('/api/v1/verify',
+    express.text({ limit: MAX_CREDENTIAL_BYTES, type: ['application/json', 'application/ld+json', 'application/vc+ld+json', 'text/plain'] }),
+    express.raw({ limit: MAX_IMAGE_BYTES, type: ['image/png', 'image/svg+xml'] }),
+    handle(async (req: Request, res: Response) => {
+      const lang = requestLanguage(req, res);
+      let text: string;
+      if (Buffer.isBuffer(req.body)) {
+        try {
+          text = extractBakedCredential(req.body).credentialText;
+        } catch (err) {
+          if (!(err instanceof BakingError)) throw err;
+          return res.json(localizeReport({ verdict: 'invalid', checks: [{ check: 'format', outcome: 'failed', detail: 'not_baked', params: { error: err.message } }] }, lang));
+        }
+      } else if (typeof req.body === 'string') {
+        text = req.body;
+      } else {
+        return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('verify.unsupported') });
+      }
+      const parsed = parseCredentialText(text);
+      res.json(localizeReport('report' in parsed ? parsed.report : await verify(parsed.credential), lang));
+    }));
+
+  return router;
+}
