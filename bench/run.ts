@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { CriteriaBenchResult } from './criteria.js';
 import { adminQuery } from './pg-admin.js';
+import type { IssuanceBenchResult } from './issuance.js';
 import type { Progress, SyncBenchResult, SyncRun } from './sync.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,9 +40,11 @@ const POSTGRES_URL = (() => {
   return url;
 })();
 const CRITERIA_TIMEOUT_MS = 45_000;
+const ISSUANCE_TIMEOUT_MS = 60_000;
+const ISSUANCE_CREDENTIALS = option('credentials', 400, 50, 100_000);
 const EXIT_MARGIN_MS = 5_000;
 
-const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512 };
+const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512, issuedPerSecond: 1_000, issuedVsRaw: 0.6 };
 
 /** The tool's V8 heap limit, as `npm start` (and the Dockerfile) set it: the sync's tool runs as deployed. */
 const TOOL_HEAP_MIB = (() => {
@@ -119,6 +122,15 @@ function target(name: string, value: number | undefined, bound: number, fmt: (v:
     lines.push({ kind: 'row', cells: [name, missing, `< ${fmt(bound)}`, '—', 'MISS'] });
   }
 }
+/** A measured figure against a lower bound: PASS when measured/target is at least 1. */
+function floor(name: string, value: number | undefined, bound: number, fmt: (v: number) => string, missing = 'not measured') {
+  if (value === undefined || !Number.isFinite(value)) {
+    lines.push({ kind: 'row', cells: [name, missing, `≥ ${fmt(bound)}`, '—', 'MISS'] });
+    return;
+  }
+  const ratio = value / bound;
+  lines.push({ kind: 'row', cells: [name, fmt(value), `≥ ${fmt(bound)}`, ratio.toFixed(2), ratio >= 1 ? 'PASS' : 'MISS'] });
+}
 /** Figures without a target, printed under the rows. */
 const info = (text: string) => lines.push({ kind: 'info', text });
 
@@ -142,7 +154,7 @@ function printTable() {
 const cpus = os.cpus();
 console.log(`Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} cores, ${fmtMiB(os.totalmem() / 2 ** 20)} RAM, ` +
   `Node ${process.version}, ${os.type()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`Running: criteria evaluation (in memory), then a ${fmtInt(SYNC_LEARNERS)}-learner course sync against the Canvas-flavoured emulator (child process). Time budget ${TOTAL_BUDGET_MS / 1000} s (--budget).`);
+console.log(`Running: criteria evaluation (in memory), issuing and verifying credentials, then a ${fmtInt(SYNC_LEARNERS)}-learner course sync against the Canvas-flavoured emulator (child process). Time budget ${TOTAL_BUDGET_MS / 1000} s (--budget).`);
 
 function alive(pid: number): boolean {
   try {
@@ -154,9 +166,11 @@ function alive(pid: number): boolean {
 }
 
 let criteria: ChildOutcome<CriteriaBenchResult> | undefined;
+let issuance: ChildOutcome<IssuanceBenchResult> | undefined;
 let sync: ChildOutcome<SyncBenchResult> | undefined;
 try {
   criteria = await runChild<CriteriaBenchResult>('criteria.ts', [], 'criteria', CRITERIA_TIMEOUT_MS, ['--expose-gc']);
+  issuance = await runChild<IssuanceBenchResult>('issuance.ts', [String(ISSUANCE_CREDENTIALS)], 'issuance', ISSUANCE_TIMEOUT_MS);
   const syncBudget = TOTAL_BUDGET_MS - elapsed() - EXIT_MARGIN_MS;
   // The sync child plans its second run within (its budget − time to stop); we kill it at the budget.
   sync = await runChild<SyncBenchResult>('sync.ts', [String(SYNC_LEARNERS), String(Math.floor((syncBudget - 10_000) / 1000))], 'sync', syncBudget, [`--max-old-space-size=${TOOL_HEAP_MIB}`],
@@ -225,6 +239,19 @@ if (sync.result) {
     target('  sync wall time', undefined, TARGETS.syncMs, fmtMs, why);
   }
   if (sync.error) info(`error: ${sync.error.split('\n').slice(0, 3).join(' | ')}`);
+}
+
+section(`3. Issuing and verifying credentials: ${fmtInt(ISSUANCE_CREDENTIALS)} claims, ${issuance.result?.threads ?? '?'} signing threads, embedded PGlite`);
+if (issuance.result) {
+  const r = issuance.result;
+  const perSecond = (v: number) => `${v.toFixed(0)}/s`;
+  floor('  issued/s, full (status entry, signed, persisted)', r.fullPerSecond, TARGETS.issuedPerSecond, perSecond);
+  floor('  full vs raw vc.issue on the same threads', r.fullPerSecond / r.rawPoolPerSecond, TARGETS.issuedVsRaw, (v) => `${v.toFixed(2)}×`);
+  info(`raw vc.issue of the same payload: ${perSecond(r.rawOneThreadPerSecond)} on one thread, ${perSecond(r.rawPoolPerSecond)} on ${r.threads} worker threads; full: ${fmtInt(r.credentials)} claims in ${fmtMs(r.fullMs)}`);
+  info(`verifications/s, one thread: ${perSecond(r.verifyFullPerSecond)} with every check (schema, issuer, proof, status, dates), ${perSecond(r.verifyRawPerSecond)} for the raw vc.verifyCredential: ratio ${(r.verifyFullPerSecond / r.verifyRawPerSecond).toFixed(2)}×; ${r.verified} verified valid`);
+} else {
+  floor('  issued/s, full', undefined, TARGETS.issuedPerSecond, (v) => `${v}`, issuance.timedOut ? `> ${fmtMs(ISSUANCE_TIMEOUT_MS)}` : 'failed');
+  if (issuance.error) info(`error: ${issuance.error.split('\n').slice(0, 3).join(' | ')}`);
 }
 
 console.log('');

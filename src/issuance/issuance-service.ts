@@ -9,7 +9,6 @@ import { buildOpenBadgeCredential, extensionContext } from './credential.js';
 import type { DocumentLoader } from '@digitalbazaar/vc';
 import { offlineDocumentLoader } from './document-loader.js';
 import type { IssuerService } from './issuers.js';
-import { signCredential } from './signing.js';
 import { StatusLists } from './status-lists.js';
 
 /**
@@ -41,14 +40,11 @@ export class IssuanceService {
   private readonly inFlight = new Map<string, Promise<IssuedRow>>();
   private readonly extensionUrl: string;
 
-  constructor(private readonly db: Db, private readonly issuers: IssuerService, private readonly publicUrl: string, signer?: Signer) {
+  constructor(private readonly db: Db, private readonly issuers: IssuerService, private readonly publicUrl: string, readonly sign: Signer) {
     this.statusLists = new StatusLists(db, publicUrl);
     this.documentLoader = offlineDocumentLoader(issuers.ownDocuments);
     this.extensionUrl = extensionContext(publicUrl).url;
-    this.sign = signer ?? (async (issuerId, unsigned) => signCredential(unsigned, await (await this.issuers.currentKey(issuerId)).pair, this.documentLoader));
   }
-
-  readonly sign: Signer;
 
   achievementUrl(credentialId: string, revision: number): string {
     return `${this.publicUrl}/achievements/${credentialId}/${revision}`;

@@ -1,8 +1,8 @@
+import type { Ed25519KeyPair } from '@digitalbazaar/ed25519-multikey';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Ed25519KeyPair } from '@digitalbazaar/ed25519-multikey';
 import type { WorkerRequest, WorkerResponse } from './signing-worker.js';
 
 const here = fileURLToPath(import.meta.url);
@@ -19,57 +19,73 @@ function workerEntry(): URL | string {
   return new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 }
 
+interface Slot {
+  worker: Worker;
+  /** Tasks sent to this worker and not yet answered. */
+  pending: Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>;
+  /** Key ids this worker holds. */
+  keys: Set<string>;
+}
+
 /**
  * Signs on worker threads: canonicalization is CPU-bound, so this keeps it off the event loop and
- * uses every core. Each credential goes to the least busy worker.
+ * uses every core. Each credential goes to the least busy worker; a worker that dies fails its own
+ * tasks and is replaced.
  */
 export class SigningPool {
-  private readonly workers: Array<{ worker: Worker; busy: number; keys: Set<string> }>;
-  private readonly pending = new Map<number, { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly slots: Slot[];
+  private readonly source = workerEntry();
   private next = 0;
+  private closed = false;
 
-  /** ownDocuments: the contexts of this tool that signing needs besides the bundled ones (the extension context). */
-  constructor(size: number, ownDocuments: Record<string, unknown>) {
-    const source = workerEntry();
-    this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(source, { workerData: { ownDocuments } });
-      worker.on('message', (m: WorkerResponse) => this.settle(m));
-      worker.on('error', (err) => this.failAll(err));
-      worker.unref();
-      return { worker, busy: 0, keys: new Set<string>() };
+  /** ownDocuments: the tool's contexts that signing needs besides the bundled ones (the extension context). */
+  constructor(size: number, private readonly ownDocuments: Record<string, unknown>) {
+    this.slots = Array.from({ length: size }, () => {
+      const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), keys: new Set() };
+      this.spawn(slot);
+      return slot;
     });
   }
 
-  private settle(m: WorkerResponse): void {
-    const waiter = this.pending.get(m.task);
-    this.pending.delete(m.task);
-    if (m.signed) waiter?.resolve(m.signed);
-    else waiter?.reject(new Error(m.error ?? 'signing failed'));
-  }
-
-  private failAll(err: Error): void {
-    for (const waiter of this.pending.values()) waiter.reject(err);
-    this.pending.clear();
+  private spawn(slot: Slot): void {
+    const worker = new Worker(this.source, { workerData: { ownDocuments: this.ownDocuments } });
+    worker.on('message', (m: WorkerResponse) => {
+      const waiter = slot.pending.get(m.task);
+      slot.pending.delete(m.task);
+      if (slot.pending.size === 0) worker.unref();
+      if (m.signed) waiter?.resolve(m.signed);
+      else waiter?.reject(new Error(m.error ?? 'signing failed'));
+    });
+    const replace = (err: Error) => {
+      if (slot.worker !== worker) return;
+      for (const waiter of slot.pending.values()) waiter.reject(err);
+      slot.pending.clear();
+      slot.keys.clear();
+      if (!this.closed) this.spawn(slot);
+    };
+    worker.on('error', replace);
+    worker.on('exit', (code) => replace(new Error(`a signing thread exited with code ${code}`)));
+    worker.unref();
+    slot.worker = worker;
   }
 
   sign(credential: Record<string, unknown>, key: Ed25519KeyPair): Promise<Record<string, unknown>> {
-    const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     if (!slot.keys.has(key.id!)) {
       slot.worker.postMessage({ type: 'key', id: key.id!, controller: key.controller!, publicKeyMultibase: key.publicKeyMultibase, secretKeyMultibase: key.secretKeyMultibase! } satisfies WorkerRequest);
       slot.keys.add(key.id!);
     }
     const task = this.next++;
     // A waiting signature keeps the process alive; an idle pool does not.
-    if (slot.busy++ === 0) slot.worker.ref();
+    if (slot.pending.size === 0) slot.worker.ref();
     return new Promise<Record<string, unknown>>((resolve, reject) => {
-      this.pending.set(task, { resolve, reject });
+      slot.pending.set(task, { resolve, reject });
       slot.worker.postMessage({ type: 'sign', task, keyId: key.id!, credential } satisfies WorkerRequest);
-    }).finally(() => {
-      if (--slot.busy === 0) slot.worker.unref();
     });
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

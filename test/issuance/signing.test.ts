@@ -7,6 +7,7 @@ import { CREDENTIALS_V2, DID_V1, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/i
 import { offlineDocumentLoader, UnresolvableUrlError } from '../../src/issuance/document-loader.js';
 import { generateIssuerKey, openIssuerKey, sealingKey, unseal, UnsealError, verificationMethod, type IssuerKey } from '../../src/issuance/keys.js';
 import { signCredential, verifyProof } from '../../src/issuance/signing.js';
+import { SigningPool } from '../../src/issuance/signing-pool.js';
 import { definitionSchema } from '../../src/credentials/definition-schema.js';
 import { buildOpenBadgeCredential, extensionContext, identityHash, type CredentialInput } from '../../src/issuance/credential.js';
 import { gzipSync } from 'node:zlib';
@@ -220,3 +221,21 @@ describe('Bitstring Status List', () => {
   });
 });
 
+
+describe('the signing pool (worker threads)', () => {
+  test('signs in parallel what verifies, and a worker that dies fails only its tasks and is replaced', async () => {
+    const pool = new SigningPool(2, { [extension.url]: extension.document });
+    try {
+      const pair = await openIssuerKey(key, sealing);
+      const signed = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.sign(credential({ id: `urn:uuid:00000000-0000-4000-8000-00000000000${i}` }), pair)));
+      for (const s of signed) expect(await verifyProof(s, offlineDocumentLoader(ownDocuments([key])))).toEqual({ verified: true });
+      // Stop one thread as a crash would; its replacement gets the key again on first use.
+      const slots = (pool as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } }> }).slots;
+      await slots[0]!.worker.terminate();
+      const after = await Promise.all(Array.from({ length: 4 }, () => pool.sign(credential(), pair)));
+      expect(after.map((s) => (s.proof as Array<{ verificationMethod: string }>)[0]!.verificationMethod)).toEqual(Array(4).fill(key.id));
+    } finally {
+      await pool.close();
+    }
+  });
+});
