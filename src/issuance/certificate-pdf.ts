@@ -4,8 +4,8 @@ import QRCode from 'qrcode';
 
 /**
  * The printable certificate: one A4 landscape page with the learner, the achievement, its credits,
- * the issuer and a QR code to the verification page. Noto Sans JP (OFL) is embedded as a subset,
- * so Japanese prints on any reader; the QR code is drawn as vector squares.
+ * the issuer, the date and a QR code to the verification page. Nothing is fetched: the font comes
+ * from an installed package and is embedded as a subset, and the QR code is drawn as vector squares.
  */
 
 export interface CertificateContent {
@@ -15,7 +15,7 @@ export interface CertificateContent {
   learnerName: string;
   achievementName: string;
   achievementDescription: string;
-  /** Already formatted, e.g. "3 ECTS credits". */
+  /** Already formatted, e.g. "3 ECTS". */
   credits?: string;
   issuerName: string;
   /** Already localized. */
@@ -25,67 +25,128 @@ export interface CertificateContent {
 }
 
 const require = createRequire(import.meta.url);
-const FONT_REGULAR = require.resolve('@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf');
-const FONT_BOLD = require.resolve('@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf');
-const MAX_DESCRIPTION = 600;
-const INK = '#1f2937';
-const ACCENT = '#1e3a8a';
+/** Noto Sans JP (SIL OFL 1.1): some 13,700 kanji, well beyond JIS levels 1 and 2, so rare kanji in names print too; Latin as well. */
+const FONT_FILES = {
+  regular: require.resolve('@expo-google-fonts/noto-sans-jp/400Regular/NotoSansJP_400Regular.ttf'),
+  bold: require.resolve('@expo-google-fonts/noto-sans-jp/700Bold/NotoSansJP_700Bold.ttf'),
+};
 
-export function certificatePdf(content: CertificateContent): Promise<Buffer> {
+const INK = '#1f2937';
+const MUTED = '#6b7280';
+const ACCENT = '#1e3a8a';
+const MARGIN = 70;
+const QR_SIZE = 130;
+/**
+ * No box holds more characters than this. pdfkit measures a run with no break opportunity
+ * character by character, so an uncapped huge input would take minutes to lay out.
+ */
+const MAX_CHARACTERS = 1000;
+
+type Doc = PDFKit.PDFDocument;
+type Align = PDFKit.Mixins.TextOptions['align'];
+
+export async function certificatePdf(content: CertificateContent): Promise<Buffer> {
   const doc = new PDFDocument({
-    size: 'A4', layout: 'landscape', margin: 0, autoFirstPage: true, lang: content.lang,
+    size: 'A4', layout: 'landscape', margin: 0, pdfVersion: '1.7', lang: content.lang, displayTitle: true,
     info: { Title: content.achievementName, Author: content.issuerName, Subject: content.labels.heading },
   });
   const chunks: Buffer[] = [];
-  doc.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on('end', () => resolve(Buffer.concat(chunks)));
+  doc.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve, reject) => {
+    doc.on('end', resolve);
     doc.on('error', reject);
   });
-  doc.registerFont('body', FONT_REGULAR);
-  doc.registerFont('bold', FONT_BOLD);
+  doc.registerFont('regular', FONT_FILES.regular);
+  doc.registerFont('bold', FONT_FILES.bold);
 
   const { width, height } = doc.page;
-  const left = 70;
-  const textWidth = width - left * 2 - 170;
+  const fullWidth = width - 2 * MARGIN;
+  const columnWidth = fullWidth - QR_SIZE - 40;
+  const qrLeft = width - MARGIN - QR_SIZE;
+  const captionLeft = qrLeft - 90;
+  // Below the description the QR code's caption reaches further left; the facts and the id keep clear of it.
+  const lowerColumnWidth = captionLeft - 20 - MARGIN;
   doc.lineWidth(3).strokeColor(ACCENT).rect(24, 24, width - 48, height - 48).stroke();
   doc.lineWidth(0.8).rect(34, 34, width - 68, height - 68).stroke();
 
-  // Each block is placed at a fixed height, and each text is bounded, so the page never overflows.
-  doc.font('bold').fontSize(30).fillColor(ACCENT).text(content.labels.heading, left, 70, { width: width - left * 2, align: 'center' });
-  doc.font('body').fontSize(12).fillColor(INK).text(content.labels.awardedTo, left, 135, { width: width - left * 2, align: 'center' });
-  doc.font('bold').fontSize(26).text(content.learnerName, left, 155, { width: width - left * 2, align: 'center', height: 40, ellipsis: true });
-  doc.font('bold').fontSize(18).fillColor(ACCENT).text(content.achievementName, left, 215, { width: textWidth, height: 50, ellipsis: true });
-  const description = content.achievementDescription.length > MAX_DESCRIPTION ? `${content.achievementDescription.slice(0, MAX_DESCRIPTION - 1)}…` : content.achievementDescription;
-  doc.font('body').fontSize(10.5).fillColor(INK).text(description, left, 270, { width: textWidth, height: 120, ellipsis: true });
+  // Every text goes in a box of a few lines at a fixed place, so nothing can push onto a second page.
+  doc.font('bold').fillColor(ACCENT);
+  oneLine(doc, content.labels.heading, MARGIN, 70, fullWidth, 30);
+  doc.font('regular').fontSize(12).fillColor(INK);
+  textBox(doc, content.labels.awardedTo, MARGIN, 135, fullWidth, 1, 'center');
+  doc.font('bold');
+  oneLine(doc, content.learnerName, MARGIN, 155, fullWidth, 28);
 
-  const facts: Array<[string, string]> = [
+  doc.font('bold').fontSize(18).fillColor(ACCENT);
+  textBox(doc, content.achievementName, MARGIN, 215, columnWidth, 2);
+  const factsTop = 405;
+  const descriptionTop = doc.y + 10;
+  doc.font('regular').fontSize(10.5).fillColor(INK);
+  textBox(doc, content.achievementDescription, MARGIN, descriptionTop, columnWidth, Math.floor((factsTop - 15 - descriptionTop) / doc.currentLineHeight(true)));
+
+  const facts: Array<[label: string, value: string]> = [
     ...(content.credits ? [[content.labels.credits, content.credits] as [string, string]] : []),
     [content.labels.issuedBy, content.issuerName],
     [content.labels.issuedOn, content.issuedOn],
   ];
-  let y = 405;
-  for (const [label, value] of facts) {
-    doc.font('body').fontSize(9).fillColor('#6b7280').text(label, left, y, { width: textWidth });
-    doc.font('bold').fontSize(12).fillColor(INK).text(value, left, y + 12, { width: textWidth, height: 18, ellipsis: true });
-    y += 38;
-  }
+  facts.forEach(([label, value], index) => {
+    const y = factsTop + index * 38;
+    doc.font('regular').fontSize(9).fillColor(MUTED);
+    textBox(doc, label, MARGIN, y, lowerColumnWidth, 1);
+    doc.font('bold').fontSize(12).fillColor(INK);
+    textBox(doc, value, MARGIN, y + 12, lowerColumnWidth, 1);
+  });
 
-  const qr = QRCode.create(content.verificationUrl, { errorCorrectionLevel: 'M' });
-  const qrSize = 130;
-  const cell = qrSize / qr.modules.size;
-  const qrX = width - left - qrSize;
-  const qrY = 390;
-  doc.fillColor('#000000');
-  for (let row = 0; row < qr.modules.size; row++) {
-    for (let col = 0; col < qr.modules.size; col++) {
-      if (qr.modules.get(row, col)) doc.rect(qrX + col * cell, qrY + row * cell, cell, cell);
+  const qrTop = 355;
+  const moduleSize = drawQrCode(doc, content.verificationUrl, qrLeft, qrTop);
+  // The caption leaves the quiet zone of four modules that scanners need. The URL is printed whole,
+  // over up to three lines, for those who cannot scan.
+  doc.font('regular').fontSize(8).fillColor(INK);
+  textBox(doc, content.labels.verifyAt, captionLeft, qrTop + QR_SIZE + 4 * moduleSize, QR_SIZE + 90, 1, 'right');
+  doc.fontSize(6.5);
+  textBox(doc, content.verificationUrl, captionLeft, doc.y, QR_SIZE + 90, 3, 'right');
+  doc.fontSize(7).fillColor(MUTED);
+  textBox(doc, `${content.labels.credentialId}: ${content.credentialId}`, MARGIN, height - 58, lowerColumnWidth, 1);
+
+  doc.end();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+/** `text` in at most `lines` lines at the current font and size, cut with an ellipsis past that. */
+function textBox(doc: Doc, text: string, x: number, y: number, width: number, lines: number, align: Align = 'left'): void {
+  // The point of slack keeps rounding from dropping the last line.
+  doc.text(truncated(text, MAX_CHARACTERS), x, y, { width, align, height: lines * doc.currentLineHeight(true) + 1, ellipsis: true });
+}
+
+/** `text` centred on one line, shrunk from `maxSize` (down to 60% of it) to fit `width`, and cut only past that. */
+function oneLine(doc: Doc, text: string, x: number, y: number, width: number, maxSize: number): void {
+  const capped = truncated(text, MAX_CHARACTERS);
+  doc.fontSize(maxSize);
+  const naturalWidth = doc.widthOfString(capped);
+  const fullLineHeight = doc.currentLineHeight(true);
+  // Width is proportional to size; rounding down to half points keeps the fitted text inside the width.
+  const size = naturalWidth <= width ? maxSize : Math.max(0.6 * maxSize, Math.floor((2 * maxSize * width) / naturalWidth) / 2);
+  doc.fontSize(size);
+  // Centred in the line it would have had at full size, so shrunk text does not sit high.
+  textBox(doc, capped, x, y + (fullLineHeight - doc.currentLineHeight(true)) / 2, width, 1, 'center');
+}
+
+/** At most `max` characters, counted in code points so a surrogate pair is never split. */
+function truncated(text: string, max: number): string {
+  const characters = Array.from(text);
+  return characters.length <= max ? text : `${characters.slice(0, max - 1).join('')}…`;
+}
+
+/** One filled square per dark module: sharp at any print size, and no image to embed. Returns the module size. */
+function drawQrCode(doc: Doc, text: string, left: number, top: number): number {
+  const { modules } = QRCode.create(text, { errorCorrectionLevel: 'M' });
+  const cell = QR_SIZE / modules.size;
+  for (let row = 0; row < modules.size; row++) {
+    for (let column = 0; column < modules.size; column++) {
+      if (modules.get(row, column)) doc.rect(left + column * cell, top + row * cell, cell, cell);
     }
   }
-  doc.fill();
-  doc.font('body').fontSize(8).fillColor(INK).text(content.labels.verifyAt, qrX - 40, qrY + qrSize + 6, { width: qrSize + 40, align: 'right' });
-  doc.fontSize(6.5).text(content.verificationUrl, qrX - 90, qrY + qrSize + 18, { width: qrSize + 90, align: 'right', height: 18, ellipsis: true });
-  doc.fontSize(7).fillColor('#6b7280').text(`${content.labels.credentialId}: ${content.credentialId}`, left, height - 58, { width: width - left * 2, lineBreak: false });
-  doc.end();
-  return done;
+  doc.fillColor('#000000').fill();
+  return cell;
 }

@@ -33,18 +33,23 @@ interface Slot {
  * tasks and is replaced.
  */
 export class SigningPool {
-  private readonly slots: Slot[];
+  private readonly slots: Slot[] = [];
   private readonly source = workerEntry();
   private next = 0;
   private closed = false;
 
-  /** ownDocuments: the tool's contexts that signing needs besides the bundled ones (the extension context). */
-  constructor(size: number, private readonly ownDocuments: Record<string, unknown>) {
-    this.slots = Array.from({ length: size }, () => {
+  /**
+   * ownDocuments: the tool's contexts that signing needs besides the bundled ones (the extension
+   * context). Threads start at the first signature, so that start-up does not wait for them.
+   */
+  constructor(private readonly size: number, private readonly ownDocuments: Record<string, unknown>) {}
+
+  private start(): void {
+    while (this.slots.length < this.size) {
       const slot: Slot = { worker: undefined as unknown as Worker, pending: new Map(), keys: new Set() };
       this.spawn(slot);
-      return slot;
-    });
+      this.slots.push(slot);
+    }
   }
 
   private spawn(slot: Slot): void {
@@ -70,6 +75,8 @@ export class SigningPool {
   }
 
   sign(credential: Record<string, unknown>, key: Ed25519KeyPair): Promise<Record<string, unknown>> {
+    if (this.closed) return Promise.reject(new Error('the signing pool is closed'));
+    this.start();
     const slot = this.slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     if (!slot.keys.has(key.id!)) {
       slot.worker.postMessage({ type: 'key', id: key.id!, controller: key.controller!, publicKeyMultibase: key.publicKeyMultibase, secretKeyMultibase: key.secretKeyMultibase! } satisfies WorkerRequest);

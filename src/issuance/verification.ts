@@ -38,6 +38,9 @@ export interface VerificationDeps {
   now?: Date;
 }
 
+/** Far above any credential this tool issues (about 6 KiB); canonicalizing more would hold the event loop for seconds. */
+export const MAX_PROOF_CHECK_BYTES = 256 * 1024;
+
 const schema = JSON.parse(readFileSync(path.resolve('config/schemas/ob_v3p0_achievementcredential.schema.json'), 'utf8')) as object;
 const ajv = new Ajv2019.default({ allErrors: false, strict: false });
 addFormats.default(ajv);
@@ -94,7 +97,10 @@ export async function verifyPresentedCredential(input: unknown, deps: Verificati
       ? { check: 'issuer', outcome: 'passed', detail: 'issuer_known', params: { issuer } }
       : { check: 'issuer', outcome: 'unresolvable', detail: 'issuer_foreign', params: { issuer: issuer.slice(0, 300) } });
 
-  if (contextsKnown && ownIssuer) {
+  const size = Buffer.byteLength(JSON.stringify(credential));
+  if (size > MAX_PROOF_CHECK_BYTES) {
+    checks.push({ check: 'proof', outcome: 'failed', detail: 'too_large', params: { kib: String(Math.ceil(size / 1024)), max: String(MAX_PROOF_CHECK_BYTES / 1024) } });
+  } else if (contextsKnown && ownIssuer) {
     // Dates are judged on their own below, so the proof is checked as of the credential's validFrom.
     const asOf = typeof credential.validFrom === 'string' && !Number.isNaN(Date.parse(credential.validFrom)) ? new Date(credential.validFrom) : now;
     const proof = await verifyProof(credential, deps.documentLoader, asOf);

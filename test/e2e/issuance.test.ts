@@ -181,6 +181,13 @@ describe.each(DATABASE_KINDS)('issuing, verifying and revoking Open Badges 3.0 c
     expect(foreign.body.checks.find((c) => c.check === 'contexts')).toMatchObject({ outcome: 'unresolvable', message: expect.stringContaining(remote) });
     expect(fetched).toBe(false);
 
+    const padded = structuredClone(credential);
+    padded.credentialSubject.achievement.description = 'あ'.repeat(200_000);
+    // Too large to canonicalize on the event loop: refused by size, without an attempt.
+    const oversized = await verify(JSON.stringify(padded));
+    expect(oversized.body.verdict).toBe('invalid');
+    expect(oversized.body.checks.find((c) => c.check === 'proof')).toMatchObject({ outcome: 'failed', detail: 'too_large', message: expect.stringMatching(/^この証明は \d+ KiB/) });
+
     const huge = await verify(JSON.stringify({ padding: 'x'.repeat(10 * 1024 * 1024) }));
     expect(huge.status).toBe(413);
     expect((huge.body as unknown as { message: string }).message).toBeTruthy();

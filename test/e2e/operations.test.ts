@@ -82,7 +82,8 @@ describe('the tool as a process', () => {
     try {
       const port = await freePort();
       const p = run({ ...target.env, PORT: String(port) });
-      for (let i = 0; i < 200 && !p.out().includes('tool listening'); i++) await new Promise((r) => setTimeout(r, 100));
+      // A first start creates the database (initdb), which takes a while on a loaded machine.
+      for (let i = 0; i < 600 && !p.out().includes('tool listening'); i++) await new Promise((r) => setTimeout(r, 100));
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect(existsSync(path.join(target.dataDir, 'pgdata.lock'))).toBe(true);
       p.child.kill('SIGTERM');
@@ -93,7 +94,7 @@ describe('the tool as a process', () => {
     } finally {
       await target.dispose();
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('cookies and state', () => {
