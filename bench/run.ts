@@ -26,7 +26,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   }
   return value;
 }
-const TOTAL_BUDGET_MS = option('budget', 172, 60, 1800) * 1000;
+const TOTAL_BUDGET_MS = option('budget', 240, 60, 1800) * 1000;
 const SYNC_LEARNERS = option('learners', 10_000, 10, 50_000);
 /** `--postgres <admin url>`: the sync's tool uses a fresh database on that server (127.0.0.1 only) instead of PGlite. */
 const POSTGRES_URL = (() => {
@@ -39,7 +39,7 @@ const POSTGRES_URL = (() => {
   }
   return url;
 })();
-const CRITERIA_TIMEOUT_MS = 45_000;
+const CRITERIA_TIMEOUT_MS = 90_000;
 const ISSUANCE_TIMEOUT_MS = 60_000;
 const ISSUANCE_CREDENTIALS = option('credentials', 400, 50, 100_000);
 const EXIT_MARGIN_MS = 5_000;

@@ -21,7 +21,7 @@ export type IssuedRow = Selectable<Tables['issued_credential']>;
 
 /** Why a claim or staff action cannot proceed; each maps to a clear answer. */
 export class IssuanceRefusal extends Error {
-  constructor(readonly reason: 'not_awarded' | 'award_revoked' | 'unknown_learner' | 'already_awarded' | 'not_issued' | 'already_revoked') {
+  constructor(readonly reason: 'not_awarded' | 'award_revoked' | 'unknown_learner' | 'already_awarded' | 'already_revoked') {
     super(reason);
   }
 }
@@ -65,6 +65,13 @@ export class IssuanceService {
   async held(course: CourseRef, userId: string): Promise<IssuedRow[]> {
     return this.db.selectFrom('issued_credential as i').innerJoin('credential as c', 'c.id', 'i.credential_id').selectAll('i')
       .where('c.context_ref', '=', course.contextRef).where('i.user_id', '=', userId).orderBy('i.revision', 'desc').execute();
+  }
+
+  /** An issued credential of one of this course's credentials. */
+  async inCourse(course: CourseRef, id: string): Promise<IssuedRow | undefined> {
+    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    return this.db.selectFrom('issued_credential as i').innerJoin('credential as c', 'c.id', 'i.credential_id').selectAll('i')
+      .where('i.id', '=', id).where('c.context_ref', '=', course.contextRef).executeTakeFirst();
   }
 
   async byId(id: string): Promise<IssuedRow | undefined> {

@@ -13,6 +13,7 @@ import { IssuanceRefusal, type IssuanceService, type IssuedRow } from '../issuan
 import { DOWNLOAD_FORMATS, type CredentialDownloads } from './credential-downloads.js';
 import { requestLanguage } from './render.js';
 import { translator } from './i18n.js';
+import { launchCourse } from './launch-course.js';
 
 interface Deps {
   lti: LtijsProvider;
@@ -24,7 +25,7 @@ interface Deps {
 }
 
 const REFUSAL_STATUS: Record<IssuanceRefusal['reason'], number> = {
-  not_awarded: 409, award_revoked: 409, unknown_learner: 404, already_awarded: 409, not_issued: 404, already_revoked: 409,
+  not_awarded: 409, award_revoked: 409, unknown_learner: 404, already_awarded: 409, already_revoked: 409,
 };
 
 const MAX_JSON = '256kb';
@@ -42,21 +43,11 @@ function fail(req: Request, res: Response, status: number, code: string, extra: 
 export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads }: Deps): void {
   const json = express.json({ limit: MAX_JSON });
 
-  async function launchCourse(res: Response): Promise<CourseRef | undefined> {
-    const token = res.locals.token as LtijsIdToken;
-    const contextId = token.platformContext.context?.id;
-    if (!contextId) return undefined;
-    const row = await db.selectFrom('lti_context').select('id')
-      .where('issuer', '=', token.iss).where('client_id', '=', token.clientId)
-      .where('deployment_id', '=', token.deploymentId).where('context_id', '=', contextId).executeTakeFirst();
-    return row && { contextRef: row.id, issuer: token.iss, clientId: token.clientId };
-  }
-
   const isStaff = (res: Response) => mapRoles((res.locals.token as LtijsIdToken).platformContext.roles ?? []).staff;
 
   /** Wraps a handler with the course lookup, the staff check and the shared error answers. */
   const route = (staffOnly: boolean, fn: (req: Request, res: Response, course: CourseRef) => Promise<unknown>) => handle(async (req: Request, res: Response) => {
-    const course = await launchCourse(res);
+    const course = await launchCourse(db, res.locals.token as LtijsIdToken);
     if (!course) return fail(req, res, 404, 'no_course');
     if (staffOnly && !isStaff(res)) return fail(req, res, 403, 'staff_only');
     try {
@@ -167,9 +158,8 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
 
   /** An issued credential of this course: its holder, or the course's staff. */
   const ownIssued = async (req: Request, res: Response, course: CourseRef): Promise<IssuedRow | undefined> => {
-    const row = await issuance.byId(String(req.params.issuedId));
-    const inCourse = row && (await db.selectFrom('credential').select('id').where('id', '=', row.credential_id).where('context_ref', '=', course.contextRef).executeTakeFirst());
-    if (!row || !inCourse || (row.user_id !== (res.locals.token as LtijsIdToken).user && !isStaff(res))) {
+    const row = await issuance.inCourse(course, String(req.params.issuedId));
+    if (!row || (row.user_id !== (res.locals.token as LtijsIdToken).user && !isStaff(res))) {
       fail(req, res, 404, 'not_found');
       return undefined;
     }

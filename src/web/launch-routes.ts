@@ -13,8 +13,8 @@ import { renderError, renderPage, requestLanguage } from './render.js';
 import { translator } from './i18n.js';
 import { handle } from './async-handler.js';
 import { IssuanceRefusal, type IssuanceService } from '../issuance/issuance-service.js';
-import type { CourseRef } from '../credentials/definitions.js';
 import { verificationPageUrl } from './credential-downloads.js';
+import { launchCourse } from './launch-course.js';
 
 interface Deps {
   lti: LtijsProvider;
@@ -57,18 +57,12 @@ const deepLinkChoice = z.object({ target: z.enum(['dashboard']) });
 
 export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, publicUrl }: Deps): void {
   const form = express.urlencoded({ extended: false, limit: '16kb' });
-  const courseOf = async (token: LtijsIdToken): Promise<CourseRef | undefined> => {
-    const contextId = token.platformContext.context?.id;
-    const row = contextId === undefined ? undefined : await db.selectFrom('lti_context').select('id')
-      .where('issuer', '=', token.iss).where('client_id', '=', token.clientId).where('deployment_id', '=', token.deploymentId).where('context_id', '=', contextId).executeTakeFirst();
-    return row && { contextRef: row.id, issuer: token.iss, clientId: token.clientId };
-  };
   const backTo = (path: string, res: Response) => `${path}?ltik=${encodeURIComponent(res.locals.ltik as string)}`;
 
   /** The learner's claim from the launch page: a page of the credential, however often it is pressed. */
   lti.app.post('/app/credentials/:id/claim', form, handle(async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
-    const course = await courseOf(token);
+    const course = await launchCourse(db, token);
     const id = z.string().uuid().safeParse(req.params.id);
     if (!course || !id.success) return renderError(req, res, 404, { reason: 'not_found' });
     try {
@@ -82,10 +76,9 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, p
 
   const holderOnly = async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
-    const course = await courseOf(token);
-    const row = await issuance.byId(String(req.params.id));
-    const inCourse = course && row && (await db.selectFrom('credential').select('id').where('id', '=', row.credential_id).where('context_ref', '=', course.contextRef).executeTakeFirst());
-    if (!row || !inCourse || row.user_id !== token.user) {
+    const course = await launchCourse(db, token);
+    const row = course && (await issuance.inCourse(course, String(req.params.id)));
+    if (!row || row.user_id !== token.user) {
       renderError(req, res, 404, { reason: 'not_found' });
       return undefined;
     }

@@ -312,6 +312,29 @@ describe.each(DATABASE_KINDS)('issuing, verifying and revoking Open Badges 3.0 c
     expect(unknownList.checks.find((c) => c.check === 'status')!.outcome).toBe('unresolvable');
   });
 
+  test('in the launch page a learner claims with the button, opens the credential and turns on its share link', async () => {
+    const holders = new Set((await tool.database.db.selectFrom('issued_credential').select('user_id').where('credential_id', '=', credentialId).execute()).map((i) => i.user_id));
+    const learnerId = LEARNERS.map((l) => l.id).find((id) => !holders.has(id))!;
+    expect((await call(teacher, 'POST', `/api/v1/credentials/${credentialId}/awards`, { userId: learnerId, note: 'Completed via the exam board' })).status).toBe(201);
+    const browser = new LtiBrowser('ja');
+    const page = await browser.launch(lms.emu, { userId: learnerId, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: lms.clientId });
+    expect(page.html).toContain(`action="/app/credentials/${credentialId}/claim"`);
+    const claimed = await browser.fetch(`${tool.url}/app/credentials/${credentialId}/claim`, { form: { ltik: page.ltik! } });
+    expect(claimed.status).toBe(303);
+    const issuedPage = await browser.follow(claimed, tool.url);
+    expect(issuedPage.status).toBe(200);
+    expect(issuedPage.html).toContain('data-testid="download-certificate.pdf"');
+    expect(issuedPage.html).not.toContain('data-testid="linkedin"');
+    const issuedId = new URL(issuedPage.url).pathname.split('/').pop()!;
+    const shared = await browser.follow(await browser.fetch(`${tool.url}/app/issued/${issuedId}/share`, { form: { ltik: page.ltik!, enabled: 'true' } }), tool.url);
+    expect(shared.html).toContain('data-testid="linkedin"');
+    expect(shared.html).toContain('https://www.linkedin.com/profile/add?startTask=CERTIFICATION_NAME');
+    expect((await fetch(`${tool.url}/credentials/${issuedId}`)).status).toBe(200);
+    // Another learner cannot open it.
+    const other = await session(qualified[1]!);
+    expect((await other.browser.fetch(`${tool.url}/app/issued/${issuedId}?ltik=${encodeURIComponent(other.ltik)}`)).status).toBe(404);
+  });
+
   test('the CLI exports every issued credential for backup and audit', async () => {
     const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'credentials-')), 'export');
     const out: string[] = [];
