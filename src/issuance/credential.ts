@@ -57,8 +57,8 @@ export function identityHash(value: string, salt: string): string {
   return `sha256$${createHash('sha256').update(value + salt, 'utf8').digest('hex')}`;
 }
 
-export function buildOpenBadgeCredential(input: CredentialInput): Record<string, unknown> {
-  const d = input.definition;
+/** The Achievement of a definition's revision, as credentials carry it and /achievements/... publishes it. */
+export function buildAchievement(d: Definition, achievementId: string, issuerId: string): Record<string, unknown> {
   const alignments = [
     ...d.alignments.map((a) => ({ type: ['Alignment'], ...a })),
     {
@@ -67,14 +67,14 @@ export function buildOpenBadgeCredential(input: CredentialInput): Record<string,
     },
   ];
   const creator = {
-    id: d.awardingBody.url ?? input.issuer.id,
+    id: d.awardingBody.url ?? issuerId,
     type: ['Profile'],
     name: d.awardingBody.name,
     ...(d.awardingBody.url ? { url: d.awardingBody.url } : {}),
     address: { type: ['Address'], addressCountryCode: d.awardingCountry },
   };
-  const achievement = {
-    id: input.achievementId,
+  return {
+    id: achievementId,
     type: ['Achievement'],
     achievementType: 'MicroCredential',
     name: d.name,
@@ -100,6 +100,23 @@ export function buildOpenBadgeCredential(input: CredentialInput): Record<string,
     ...(d.identityVerified !== undefined ? { identityVerified: d.identityVerified } : {}),
     ...(d.stackability ? { stackability: d.stackability } : {}),
   };
+}
+
+/** The issuer as a Profile, inside credentials and as served at the issuer's URL. */
+export function issuerProfile(issuer: IssuerProfile): Record<string, unknown> {
+  return {
+    id: issuer.id,
+    type: ['Profile'],
+    name: issuer.name,
+    ...(issuer.url ? { url: issuer.url } : {}),
+    ...(issuer.email ? { email: issuer.email } : {}),
+    ...(issuer.description ? { description: issuer.description } : {}),
+    ...(issuer.countryCode ? { address: { type: ['Address'], addressCountryCode: issuer.countryCode } } : {}),
+  };
+}
+
+export function buildOpenBadgeCredential(input: CredentialInput): Record<string, unknown> {
+  const d = input.definition;
   const identifier = [
     ...(input.learner.email ? [{ type: 'IdentityObject', hashed: true, identityHash: identityHash(input.learner.email.trim().toLowerCase(), input.salt), identityType: 'emailAddress', salt: input.salt }] : []),
     // The platform's user id, as the platform knows the learner; plain, as it is no contact detail.
@@ -110,21 +127,13 @@ export function buildOpenBadgeCredential(input: CredentialInput): Record<string,
     id: input.id,
     type: ['VerifiableCredential', 'OpenBadgeCredential'],
     name: d.name,
-    issuer: {
-      id: input.issuer.id,
-      type: ['Profile'],
-      name: input.issuer.name,
-      ...(input.issuer.url ? { url: input.issuer.url } : {}),
-      ...(input.issuer.email ? { email: input.issuer.email } : {}),
-      ...(input.issuer.description ? { description: input.issuer.description } : {}),
-      ...(input.issuer.countryCode ? { address: { type: ['Address'], addressCountryCode: input.issuer.countryCode } } : {}),
-    },
+    issuer: issuerProfile(input.issuer),
     validFrom: input.validFrom,
     ...(input.validUntil ? { validUntil: input.validUntil } : {}),
     credentialSubject: {
       type: ['AchievementSubject'],
       identifier,
-      achievement,
+      achievement: buildAchievement(d, input.achievementId, input.issuer.id),
       ...(d.ectsCredits !== undefined ? { creditsEarned: d.ectsCredits } : {}),
       ...(input.activity.startDate ? { activityStartDate: input.activity.startDate } : {}),
       ...(input.activity.endDate ? { activityEndDate: input.activity.endDate } : {}),

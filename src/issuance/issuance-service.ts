@@ -17,6 +17,9 @@ import { StatusLists } from './status-lists.js';
  * signing, and across processes the unique constraint keeps the first.
  */
 
+/** Ids are uuids; anything else is not found, without a query that would fail on the uuid column. */
+const ISSUED_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export type IssuedRow = Selectable<Tables['issued_credential']>;
 
 /** Why a claim or staff action cannot proceed; each maps to a clear answer. */
@@ -69,13 +72,13 @@ export class IssuanceService {
 
   /** An issued credential of one of this course's credentials. */
   async inCourse(course: CourseRef, id: string): Promise<IssuedRow | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    if (!ISSUED_ID.test(id)) return undefined;
     return this.db.selectFrom('issued_credential as i').innerJoin('credential as c', 'c.id', 'i.credential_id').selectAll('i')
       .where('i.id', '=', id).where('c.context_ref', '=', course.contextRef).executeTakeFirst();
   }
 
   async byId(id: string): Promise<IssuedRow | undefined> {
-    if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    if (!ISSUED_ID.test(id)) return undefined;
     return this.db.selectFrom('issued_credential').selectAll().where('id', '=', id).executeTakeFirst();
   }
 

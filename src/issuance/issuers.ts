@@ -8,8 +8,7 @@ import type { Tables } from '../db/schema.js';
 import { zodErrors } from '../criteria/index.js';
 import type { FieldError } from '../credentials/definition-schema.js';
 import { DID_V1, MULTIKEY_V1, OPEN_BADGES_V3, CREDENTIALS_V2 } from './contexts.js';
-import type { IssuerProfile } from './credential.js';
-import { extensionContext } from './credential.js';
+import { extensionContext, issuerProfile, type IssuerProfile } from './credential.js';
 import type { OwnDocuments } from './document-loader.js';
 import { generateIssuerKey, openIssuerKey, seal, unseal, verificationMethod, type IssuerKey } from './keys.js';
 
@@ -133,14 +132,19 @@ export class IssuerService {
 
   /** The OB 3.0 Profile served at the issuer's URL. */
   publicProfile(row: ProfileRow): Record<string, unknown> {
-    const p = this.profileOf(row);
     return {
       '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
-      id: p.id, type: ['Profile'], name: p.name,
-      ...(p.url ? { url: p.url } : {}), ...(p.email ? { email: p.email } : {}), ...(p.description ? { description: p.description } : {}),
+      ...issuerProfile(this.profileOf(row)),
       ...(row.image_url ? { image: { id: row.image_url, type: 'Image' } } : {}),
-      ...(p.countryCode ? { address: { type: ['Address'], addressCountryCode: p.countryCode } } : {}),
     };
+  }
+
+  /** Whether a DID is one of this installation's issuers. */
+  async isOwnIssuer(did: string): Promise<boolean> {
+    const prefix = issuerDid(this.publicUrl, '');
+    const slug = did.startsWith(prefix) ? did.slice(prefix.length) : '';
+    if (!issuerInput.shape.slug.safeParse(slug).success) return false;
+    return (await this.db.selectFrom('issuer_profile').select('id').where('slug', '=', slug).executeTakeFirst()) !== undefined;
   }
 
   async didDocument(row: ProfileRow): Promise<Record<string, unknown>> {

@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { Definition } from '../credentials/definition-schema.js';
 import type { Db } from '../db/database.js';
 import { BakingError, extractBakedCredential } from '../issuance/baking.js';
-import { extensionContext } from '../issuance/credential.js';
-import type { IssuanceService } from '../issuance/issuance-service.js';
-import { issuerDid, IssuerNotFoundError, type IssuerService } from '../issuance/issuers.js';
+import { buildAchievement, extensionContext } from '../issuance/credential.js';
+import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../issuance/contexts.js';
+import type { IssuanceService, IssuedRow } from '../issuance/issuance-service.js';
+import { IssuerNotFoundError, issuerInput, type IssuerService } from '../issuance/issuers.js';
 import { statusListIdOf } from '../issuance/status-lists.js';
 import { parseCredentialText, verifyPresentedCredential, type VerificationReport } from '../issuance/verification.js';
 import { handle } from './async-handler.js';
@@ -22,7 +23,7 @@ interface Deps {
 /** A credential up to this size verifies; a baked image may be larger than its credential. */
 const MAX_CREDENTIAL_BYTES = '2mb';
 const MAX_IMAGE_BYTES = '5mb';
-const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/);
+const slug = issuerInput.shape.slug;
 const uuid = z.string().uuid();
 
 /** Each check's verdict in both languages, for API clients that show either. */
@@ -47,13 +48,11 @@ export function localizeReport(report: VerificationReport, lang: Language) {
 export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Router {
   const router = Router();
   const ownContexts = new Set([extensionContext(publicUrl).url]);
-  const didPrefix = issuerDid(publicUrl, '');
 
   const verify = async (credential: unknown) => verifyPresentedCredential(credential, {
     documentLoader: issuance.documentLoader,
     ownContexts,
-    isOwnIssuer: async (did) => did.startsWith(didPrefix) && slug.safeParse(did.slice(didPrefix.length)).success
-      && (await db.selectFrom('issuer_profile').select('id').where('slug', '=', did.slice(didPrefix.length)).executeTakeFirst()) !== undefined,
+    isOwnIssuer: (did) => issuers.isOwnIssuer(did),
     statusOf: async (listUrl, index) => {
       const listId = statusListIdOf(publicUrl, listUrl);
       return listId === undefined ? undefined : issuance.statusLists.isRevoked(listId, index);
@@ -88,12 +87,10 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
       ? await db.selectFrom('credential_revision').select('definition').where('credential_id', '=', id.data).where('revision', '=', revision.data).executeTakeFirst()
       : undefined;
     if (!row) return renderError(req, res, 404, { reason: 'not_found' });
-    const d = row.definition as unknown as Definition;
+    const issuer = issuers.profileOf(await issuers.defaultIssuer());
     res.type('application/ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify({
-      '@context': ['https://www.w3.org/ns/credentials/v2', 'https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json'],
-      id: issuance.achievementUrl(id.data!, revision.data!), type: ['Achievement'], achievementType: 'MicroCredential',
-      name: d.name, description: d.description, criteria: { narrative: d.criteriaNarrative },
-      ...(d.ectsCredits !== undefined ? { creditsAvailable: d.ectsCredits } : {}), inLanguage: d.language, version: d.version,
+      '@context': [CREDENTIALS_V2, OPEN_BADGES_V3, extensionContext(publicUrl).url],
+      ...buildAchievement(row.definition as unknown as Definition, issuance.achievementUrl(id.data!, revision.data!), issuer.id),
     }));
   }));
 
@@ -106,35 +103,33 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
   }));
 
   /** A credential its holder chose to share; nothing otherwise, not even whether it exists. */
-  const shared = async (req: Request) => {
-    const id = uuid.safeParse(req.params.id);
-    const row = id.success ? await issuance.byId(id.data) : undefined;
+  const shared = async (id: unknown) => {
+    const parsed = uuid.safeParse(id);
+    const row = parsed.success ? await issuance.byId(parsed.data) : undefined;
     return row?.share_enabled ? row : undefined;
   };
+  const renderShared = async (req: Request, res: Response, row: IssuedRow) => renderPage(req, res, 200, 'verify', {
+    report: localizeReport(await verify(row.document), requestLanguage(req, res)), shared: { id: row.id, json: `/credentials/${row.id}/credential.json` }, pasted: '',
+  });
 
   router.get('/credentials/:id/credential.json', handle(async (req: Request, res: Response) => {
-    const row = await shared(req);
+    const row = await shared(req.params.id);
     if (!row) return renderError(req, res, 404, { reason: 'not_shared' });
     res.type('application/vc+ld+json').attachment(`credential-${row.id}.json`).send(JSON.stringify(row.document, null, 2));
   }));
 
   router.get('/credentials/:id', handle(async (req: Request, res: Response) => {
-    const row = await shared(req);
+    const row = await shared(req.params.id);
     if (!row) return renderError(req, res, 404, { reason: 'not_shared' });
-    const report = await verify(row.document);
-    renderPage(req, res, 200, 'verify', { report: localizeReport(report, requestLanguage(req, res)), shared: { id: row.id, json: `/credentials/${row.id}/credential.json` }, pasted: '' });
+    await renderShared(req, res, row);
   }));
 
+  /** Arriving from a share link or a certificate's QR code: the report, once the holder shares it. */
   router.get('/verify', handle(async (req: Request, res: Response) => {
-    const query = z.object({ credential: uuid.optional() }).safeParse(req.query);
-    if (query.success && query.data.credential) {
-      const row = await issuance.byId(query.data.credential);
-      if (row?.share_enabled) {
-        return renderPage(req, res, 200, 'verify', { report: localizeReport(await verify(row.document), requestLanguage(req, res)), shared: { id: row.id, json: `/credentials/${row.id}/credential.json` }, pasted: '' });
-      }
-      return renderPage(req, res, 200, 'verify', { report: null, notShared: true, pasted: '' });
-    }
-    renderPage(req, res, 200, 'verify', { report: null, pasted: '' });
+    if (req.query.credential === undefined) return renderPage(req, res, 200, 'verify', { report: null, pasted: '' });
+    const row = await shared(req.query.credential);
+    if (row) return renderShared(req, res, row);
+    renderPage(req, res, 200, 'verify', { report: null, notShared: true, pasted: '' });
   }));
 
   // The page's form works without script: the pasted JSON comes back with its report.

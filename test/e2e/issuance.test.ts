@@ -117,6 +117,11 @@ describe.each(DATABASE_KINDS)('issuing, verifying and revoking Open Badges 3.0 c
     tampered.credentialSubject.creditsEarned = 30;
     expect((await verifyProof(tampered, tool.app.issuance.documentLoader)).verified).toBe(false);
 
+    // The Achievement published at its id is the one the credential carries.
+    const { '@context': achievementContext, ...published } = (await (await fetch(credential.credentialSubject.achievement.id)).json()) as Record<string, unknown>;
+    expect(achievementContext).toEqual(credential['@context']);
+    expect(published).toEqual(credential.credentialSubject.achievement);
+
     const again = await claim(learner);
     expect(again.status).toBe(200);
     expect(again.body.id).toBe(first.body.id);
