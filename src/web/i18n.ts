@@ -1,12 +1,28 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import i18next, { type TFunction } from 'i18next';
 
 export const LANGUAGES = ['en', 'ja'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-function loadLocale(lang: Language): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.resolve('config/locales', `${lang}.json`), 'utf8')) as Record<string, unknown>;
+const LOCALES_DIR = path.resolve('config/locales');
+
+/**
+ * A language's strings: config/locales/<lang>.json plus one file per screen area under
+ * config/locales/<lang>/. Areas own disjoint top-level keys; a key defined twice is a start-up error.
+ */
+export function loadLocale(lang: Language): Record<string, unknown> {
+  const merged = JSON.parse(readFileSync(path.join(LOCALES_DIR, `${lang}.json`), 'utf8')) as Record<string, unknown>;
+  const areaDir = path.join(LOCALES_DIR, lang);
+  const areas = existsSync(areaDir) ? readdirSync(areaDir).filter((f) => f.endsWith('.json')).sort() : [];
+  for (const file of areas) {
+    const area = JSON.parse(readFileSync(path.join(areaDir, file), 'utf8')) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(area)) {
+      if (key in merged) throw new Error(`config/locales/${lang}/${file} redefines the top-level key "${key}"`);
+      merged[key] = value;
+    }
+  }
+  return merged;
 }
 
 const i18n = i18next.createInstance();
