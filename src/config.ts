@@ -34,6 +34,8 @@ const envSchema = z.object({
     .describe('a five-field cron expression for the background gradebook sync, e.g. */30 * * * *, or off'),
   TOOL_NAME: z.string().min(1).max(100).default('Micro-credentials')
     .describe('the tool name shown to LMS admins, at most 100 characters'),
+  SESSION_MAX_AGE_MINUTES: z.coerce.number().int().min(5).max(1440).default(480)
+    .describe('how long a launch stays usable before the user must open the tool again from the course: minutes between 5 and 1440, e.g. 480'),
 });
 
 export interface Config {
@@ -49,6 +51,8 @@ export interface Config {
   /** When every course with credentials is read again in the background; undefined: never. */
   courseSyncCron: string | undefined;
   toolName: string;
+  /** A launch's session (its ltik) expires this long after the launch. */
+  sessionMaxAgeMinutes: number;
 }
 
 function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
@@ -93,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dynRegAutoActivate: v.LTI_DYNREG_AUTO_ACTIVATE,
       courseSyncCron: v.COURSE_SYNC_CRON === 'off' ? undefined : v.COURSE_SYNC_CRON,
       toolName: v.TOOL_NAME,
+      sessionMaxAgeMinutes: v.SESSION_MAX_AGE_MINUTES,
     };
   } catch (err) {
     if (err instanceof ConfigError) throw err;

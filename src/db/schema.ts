@@ -34,6 +34,21 @@ export interface Tables {
     client_id: string;
     target_link_uri: string;
     expires_at: Date;
+    storage_target: string | null;
+  };
+  pending_launch: {
+    ticket: string;
+    state: string;
+    nonce: string;
+    issuer: string;
+    id_token: string;
+    expires_at: Date;
+  };
+  platform_origin: {
+    issuer: string;
+    client_id: string;
+    origin: string;
+    first_seen_at: Generated<Date>;
   };
   lti_context: {
     id: Generated<string>;

@@ -19,10 +19,14 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
     loginRoute: LTI_ROUTES.login,
     keysetRoute: LTI_ROUTES.keyset,
     dynRegRoute: LTI_ROUTES.dynamicRegistration,
-    // Launches arrive in a cross-site iframe: cookies must be SameSite=None, which browsers accept only with Secure.
+    // The state cookie is set in a cross-site iframe: SameSite=None, which browsers accept only with Secure.
+    // Where the browser refuses it anyway, the launch guard checks the state through platform storage.
     cookies: secure ? { secure: true, sameSite: 'None' } : { secure: false, sameSite: 'Lax' },
     cors: false,
     devMode: false,
+    // The session is the ltik alone, never a cookie: it works where third-party cookies are blocked,
+    // and a cross-site form cannot ride on it (see src/web/request-security.ts).
+    ltiaas: true,
     tokenMaxAge: ID_TOKEN_MAX_AGE_S,
   });
   // ltijs-sequelize reports its own schema migrations on the console; keep stdout structured.

@@ -65,7 +65,8 @@ declare module 'ltijs' {
     app: Express;
     Database: { setup(): Promise<boolean>; Close(): Promise<void> };
     DeepLinking: {
-      createDeepLinkingForm(idtoken: LtijsIdToken, contentItems: unknown[], options?: { message?: string; log?: string }): Promise<string>;
+      /** The signed LtiDeepLinkingResponse JWT. */
+      createDeepLinkingMessage(idtoken: LtijsIdToken, contentItems: unknown[], options?: { message?: string; log?: string }): Promise<string>;
     };
     setup(key: string, database: { plugin: unknown }, options: Record<string, unknown>): LtijsProvider;
     onConnect(cb: (token: LtijsIdToken, req: Request, res: Response, next: NextFunction) => unknown): true;

@@ -6,7 +6,9 @@ import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Database } from '../db/database.js';
-import { launchGuard, loginGuard } from '../lti/launch-security.js';
+import { cookieCheck, launchGuard, loginGuard } from '../lti/launch-security.js';
+import { PlatformOrigins } from '../lti/platform-origins.js';
+import { csrfGuard, securityHeaders } from './request-security.js';
 import { PlatformService } from '../lti/platforms.js';
 import { AwardingService } from '../credentials/awarding.js';
 import { DefinitionService } from '../credentials/definitions.js';
@@ -26,7 +28,7 @@ import { sealingKey } from '../issuance/keys.js';
 import { extensionContext } from '../issuance/credential.js';
 import { SigningPool } from '../issuance/signing-pool.js';
 import os from 'node:os';
-import { launchRejecter, renderError } from './render.js';
+import { launchRejecter, renderError, renderPage } from './render.js';
 
 export interface App {
   app: Express;
@@ -86,20 +88,24 @@ export async function createApp(config: Config, database: Database, logger: Logg
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
   }));
 
+  const origins = new PlatformOrigins(database.db);
+  app.use(securityHeaders(origins));
   app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
   app.use(publicRoutes({ config, database, platforms, logger }));
   app.use(issuanceRoutes({ db: database.db, issuers, issuance, publicUrl: config.publicUrl }));
 
   const reject = launchRejecter(logger);
-  const guardDeps = { lti, db: database.db, platforms, publicUrl: config.publicUrl, reject };
+  const guardDeps = { lti, db: database.db, platforms, origins, publicUrl: config.publicUrl, encryptionKey: config.ltiEncryptionKey, reject, present: renderPage };
   const form = express.urlencoded({ extended: false, limit: MAX_FORM_BYTES });
+  app.get(`${LTI_ROUTES.login}/cookie-check`, cookieCheck(guardDeps));
   app.all(LTI_ROUTES.login, form, handle(loginGuard(guardDeps)));
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
-  launchRoutes({ lti, db: database.db, platforms, awarding, issuance, logger, publicUrl: config.publicUrl });
+  launchRoutes({ lti, db: database.db, platforms, awarding, issuance, definitions, logger, config });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
+  app.use(['/app', '/api/v1'], csrfGuard(config.publicUrl));
   app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
 
   app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));

@@ -6,6 +6,9 @@ import { z } from 'zod';
 import type { Db } from '../db/database.js';
 import type { PlatformService } from '../lti/platforms.js';
 import type { AwardingService } from '../credentials/awarding.js';
+import type { DefinitionService } from '../credentials/definitions.js';
+import type { Config } from '../config.js';
+import { contentSecurityPolicy, expiringLtik } from './request-security.js';
 import { learnerCredentials, staffCredentials } from './credential-views.js';
 import { mapRoles, primaryRole } from '../lti/roles.js';
 import { toolUrls } from '../lti/tool-configuration.js';
@@ -22,8 +25,18 @@ interface Deps {
   platforms: PlatformService;
   awarding: AwardingService;
   issuance: IssuanceService;
+  definitions: DefinitionService;
   logger: Logger;
-  publicUrl: string;
+  config: Pick<Config, 'publicUrl' | 'ltiEncryptionKey' | 'sessionMaxAgeMinutes'>;
+}
+
+/** The custom parameter a deep link sets when it places one credential in the course. */
+export const CREDENTIAL_PARAMETER = 'credential_id';
+
+/** The credential a placed link opens, if it names a valid one. */
+function linkedCredential(token: LtijsIdToken): string | undefined {
+  const id = z.string().uuid().safeParse((token.platformContext.custom as Record<string, unknown> | undefined)?.[CREDENTIAL_PARAMETER]);
+  return id.success ? id.data : undefined;
 }
 
 /** LinkedIn's "Add to profile" form, filled in; it links to the public share page. */
@@ -53,9 +66,19 @@ export async function launchViewModel(token: LtijsIdToken, platforms: PlatformSe
   };
 }
 
-const deepLinkChoice = z.object({ target: z.enum(['dashboard']) });
+const deepLinkChoice = z.object({ target: z.union([z.literal('dashboard'), z.string().uuid()]) });
 
-export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, publicUrl }: Deps): void {
+export function launchRoutes({ lti, db, platforms, awarding, issuance, definitions, logger, config }: Deps): void {
+  const { publicUrl } = config;
+  /**
+   * ltijs answers the launch POST itself (ltiaas mode); send the browser on to a GET of the page
+   * with an ltik that expires, so a reload does not post again.
+   */
+  const toSessionPage = async (req: Request, res: Response) => {
+    const query = new URLSearchParams(res.locals.query as Record<string, string> | undefined);
+    query.set('ltik', await expiringLtik(res.locals.ltik as string, config.ltiEncryptionKey, config.sessionMaxAgeMinutes));
+    res.redirect(303, `${req.baseUrl}${req.path}?${query}`);
+  };
   const form = express.urlencoded({ extended: false, limit: '16kb' });
   const backTo = (path: string, res: Response) => `${path}?ltik=${encodeURIComponent(res.locals.ltik as string)}`;
 
@@ -110,6 +133,7 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, p
   }));
 
   lti.onConnect(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
+    if (req.method === 'POST') return toSessionPage(req, res);
     const ctx = token.platformContext;
     const view = await launchViewModel(token, platforms);
     let credentials = {};
@@ -133,36 +157,43 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, logger, p
         credentials = { staff: await staffCredentials(db, contextRef) };
       }
     }
-    renderPage(req, res, 200, 'launch', { view, ltik: res.locals.ltik as string, ...credentials });
+    renderPage(req, res, 200, 'launch', { view, ltik: res.locals.ltik as string, focusedCredential: linkedCredential(token) ?? null, ...credentials });
   }));
 
   lti.onDeepLinking(handle(async (token: LtijsIdToken, req: Request, res: Response) => {
+    if (req.method === 'POST') return toSessionPage(req, res);
     const view = await launchViewModel(token, platforms);
     if (!view.roles.staff) return renderError(req, res, 403, { reason: 'staff_only' });
-    renderPage(req, res, 200, 'deep-link', { view, ltik: res.locals.ltik as string });
+    const course = await launchCourse(db, token);
+    renderPage(req, res, 200, 'deep-link', { view, ltik: res.locals.ltik as string, credentials: course ? await definitions.list(course) : [] });
   }));
 
-  lti.app.post('/app/deep-link', express.urlencoded({ extended: false, limit: '16kb' }), handle(async (req: Request, res: Response) => {
+  lti.app.post('/app/deep-link', form, handle(async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
-    if (token.platformContext.messageType !== 'LtiDeepLinkingRequest') return renderError(req, res, 400, { reason: 'not_deep_linking' });
+    const returnUrl = token.platformContext.deepLinkingSettings?.deep_link_return_url;
+    if (token.platformContext.messageType !== 'LtiDeepLinkingRequest' || !returnUrl) return renderError(req, res, 400, { reason: 'not_deep_linking' });
     if (!mapRoles(token.platformContext.roles ?? []).staff) return renderError(req, res, 403, { reason: 'staff_only' });
     const choice = deepLinkChoice.safeParse(req.body);
     if (!choice.success) return renderError(req, res, 400, { reason: 'bad_choice' });
     const t = translator(requestLanguage(req, res));
-    const form = await lti.DeepLinking.createDeepLinkingForm(token, [{
-      type: 'ltiResourceLink',
-      title: t('deepLink.dashboardTitle'),
-      text: t('deepLink.dashboardText'),
-      url: toolUrls({ publicUrl }).launch,
-      custom: { microcred_view: choice.data.target },
-    }], { message: t('deepLink.placed') });
-    logger.info({ reqId: req.id, iss: token.iss, target: choice.data.target }, 'deep link returned to platform');
-    res.type('html').send(form);
+    const course = await launchCourse(db, token);
+    const { target } = choice.data;
+    const credential = target === 'dashboard' || !course ? undefined : (await definitions.list(course)).find((c) => c.id === target);
+    if (target !== 'dashboard' && !credential) return renderError(req, res, 404, { reason: 'not_found' });
+    const item = credential
+      ? { title: credential.definition.name, text: credential.definition.description, custom: { [CREDENTIAL_PARAMETER]: credential.id } }
+      : { title: t('deepLink.dashboardTitle'), text: t('deepLink.dashboardText') };
+    const message = await lti.DeepLinking.createDeepLinkingMessage(token, [{ type: 'ltiResourceLink', url: toolUrls({ publicUrl }).launch, ...item }], { message: t('deepLink.placed') });
+    logger.info({ reqId: req.id, iss: token.iss, target }, 'deep link returned to platform');
+    // The page posts the signed response to the platform: allow that one form target.
+    res.set('content-security-policy', contentSecurityPolicy(res.locals.frameOrigins as string[], [new URL(returnUrl).origin]));
+    renderPage(req, res, 200, 'deep-link-return', { returnUrl, message });
   }));
 
   lti.onInvalidToken(async (req, res) => {
-    logger.warn({ reqId: req.id, reason: (res.locals.err as { details?: { message?: string } } | undefined)?.details?.message }, 'ltijs rejected a launch or session');
-    renderError(req, res, 401, { reason: 'invalid_session' });
+    const reason = (res.locals.err as { details?: { message?: string } } | undefined)?.details?.message;
+    logger.warn({ reqId: req.id, reason }, 'ltijs rejected a launch or session');
+    renderError(req, res, 401, { reason: reason === 'jwt expired' ? 'session_expired' : 'invalid_session' });
   });
   lti.onSessionTimeout(async (req, res) => renderError(req, res, 401, { reason: 'session_expired' }));
   lti.onUnregisteredPlatform(async (req, res) => renderError(req, res, 400, { reason: 'unregistered_platform' }));

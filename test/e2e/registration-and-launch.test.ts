@@ -1,3 +1,4 @@
+import { decodeJwt, SignJWT } from 'jose';
 import { runCli } from '../../src/cli.js';
 import { LmsEmulator } from '../emulator/index.js';
 import { SERVICE_SCOPES as SCOPES } from '../emulator/vocabulary.js';
@@ -108,14 +109,24 @@ describe.each(DATABASE_KINDS)('Moodle: Dynamic Registration and launches on %s',
     expect(page.html).toContain(`<code>${clientId}</code>`);
   });
 
-  test('the session continues with the ltik, and not with someone else\'s cookies', async () => {
+  test('the session is the ltik alone: it needs no cookie, expires, and cannot be forged', async () => {
     const teacher = new LtiBrowser();
     const page = await teacher.launch(emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId });
-    const again = await teacher.follow(await teacher.fetch(`${tool.url}/lti/launch?ltik=${page.ltik}`), tool.url);
-    expect(again.status).toBe(200);
-    const stranger = await new LtiBrowser().follow(await new LtiBrowser().fetch(`${tool.url}/lti/launch?ltik=${page.ltik}`), tool.url);
-    expect(stranger.status).toBe(401);
-    expect(text(stranger.html, 'error-title')).toBe('Your session has ended');
+    const claims = decodeJwt(page.ltik!);
+    expect(claims.exp! - claims.iat!).toBe(480 * 60);
+    // A browser without any cookie of the launch (as where third-party cookies are blocked).
+    const cookieless = await new LtiBrowser().follow(await new LtiBrowser().fetch(`${tool.url}/lti/launch?ltik=${page.ltik}`), tool.url);
+    expect(cookieless.status).toBe(200);
+    expect(text(cookieless.html, 'user-name')).toContain(TEACHER.name);
+
+    const key = new TextEncoder().encode(tool.config.ltiEncryptionKey);
+    const { iat: _iat, exp: _exp, ...payload } = claims;
+    const expired = await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(key);
+    const late = await new LtiBrowser().follow(await new LtiBrowser().fetch(`${tool.url}/lti/launch?ltik=${expired}`), tool.url);
+    expect(late.status).toBe(401);
+    expect(text(late.html, 'error-title')).toBe('Your session has ended');
+    const forged = await new SignJWT({ ...payload, user: LEARNERS[0]!.id }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('not-the-key-not-the-key-not-the-key'));
+    expect((await new LtiBrowser().fetch(`${tool.url}/lti/launch?ltik=${forged}`)).status).toBe(401);
   });
 
   test('a teacher places the tool with Deep Linking; the platform receives a signed resource link', async () => {
@@ -126,14 +137,44 @@ describe.each(DATABASE_KINDS)('Moodle: Dynamic Registration and launches on %s',
     expect(form.action).toBe('/app/deep-link');
     const response = await browser.fetch(`${tool.url}/app/deep-link`, { form: { ...form.fields, target: 'dashboard' } });
     expect(response.status).toBe(200);
+    const csp = response.headers.get('content-security-policy')!;
+    expect(csp).toContain(`form-action 'self' ${emu.url}`);
     const toPlatform = parseAutoPostForm(await response.text());
     const accepted = await fetch(toPlatform.action, { method: 'POST', body: new URLSearchParams(toPlatform.fields), redirect: 'manual' });
     expect(accepted.status).toBeLessThan(400);
     const [received] = emu.deepLinkingResponses;
-    expect(received!.contentItems).toEqual([expect.objectContaining({ type: 'ltiResourceLink', url: `${tool.url}/lti/launch`, custom: { microcred_view: 'dashboard' } })]);
+    expect(received!.contentItems).toEqual([expect.objectContaining({ type: 'ltiResourceLink', url: `${tool.url}/lti/launch`, title: 'マイクロクレデンシャル' })]);
+    expect(received!.contentItems[0]).not.toHaveProperty('custom');
 
     const learnerPicker = await new LtiBrowser().launch(emu, { userId: LEARNERS[1]!.id, courseId: SAMPLE_COURSE.id, clientId, messageType: 'LtiDeepLinkingRequest' });
     expect(learnerPicker.status).toBe(403);
+  });
+
+  test('Deep Linking places one credential; its link opens that credential for the learner', async () => {
+    const teacher = new LtiBrowser();
+    const launched = await teacher.launch(emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId });
+    const definition = {
+      name: 'SQL basics', description: 'Pass the SQL quiz.', criteriaNarrative: 'Score 60% or more in the quizzes.', language: 'en', version: '1.0',
+      learningOutcomes: ['Write SQL queries'], workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online',
+      qualityAssurance: 'Internal review', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
+    };
+    const created = await teacher.fetch(`${tool.url}/api/v1/credentials`, { json: { definition, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 60 } }, bearer: launched.ltik });
+    expect(created.status).toBe(201);
+    const credentialId = ((await created.json()) as { id: string }).id;
+
+    const picker = await teacher.launch(emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, clientId, messageType: 'LtiDeepLinkingRequest' });
+    expect(picker.html).toContain(`value="${credentialId}"`);
+    const form = parseAutoPostForm(picker.html);
+    const bogus = await teacher.fetch(`${tool.url}/app/deep-link`, { form: { ltik: form.fields.ltik!, target: '00000000-0000-4000-8000-000000000000' } });
+    expect(bogus.status).toBe(404);
+    const toPlatform = parseAutoPostForm(await (await teacher.fetch(`${tool.url}/app/deep-link`, { form: { ltik: form.fields.ltik!, target: credentialId } })).text());
+    await fetch(toPlatform.action, { method: 'POST', body: new URLSearchParams(toPlatform.fields), redirect: 'manual' });
+    const received = emu.deepLinkingResponses.at(-1)!;
+    expect(received.contentItems).toEqual([expect.objectContaining({ title: 'SQL basics', custom: { credential_id: credentialId } })]);
+
+    const learner = await new LtiBrowser().launch(emu, { userId: LEARNERS[2]!.id, courseId: SAMPLE_COURSE.id, resourceLinkId: received.createdResourceLinkIds[0]!, clientId });
+    expect(learner.status).toBe(200);
+    expect(learner.html).toMatch(/data-testid="focused-credential"[\s\S]*SQL basics/);
   });
 
   test('the tool obtains a client_credentials access token from the platform for its granted scopes', async () => {
@@ -141,7 +182,7 @@ describe.each(DATABASE_KINDS)('Moodle: Dynamic Registration and launches on %s',
     if (!platform) throw new Error('platform missing');
     const token = await platform.platformAccessToken(SCOPES.join(' '));
     expect(token.access_token).toEqual(expect.any(String));
-    expect(emu.issuedAccessTokens()).toEqual([expect.objectContaining({ clientId, scopes: expect.arrayContaining(SCOPES) })]);
+    expect(emu.issuedAccessTokens()).toEqual(expect.arrayContaining([expect.objectContaining({ clientId, scopes: expect.arrayContaining(SCOPES) })]));
     const members = await fetch(`${emu.url}/mod/lti/services.php/CourseSection/${SAMPLE_COURSE.id}/bindings/${emu.tools()[0]!.toolTypeId}/memberships`, {
       headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/vnd.ims.lti-nrps.v2.membershipcontainer+json' },
     });
