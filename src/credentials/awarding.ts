@@ -249,6 +249,8 @@ export class AwardingService {
       });
       const awardedNow = await this.db.transaction().execute(async (trx) => {
         await storeLearnerResults(trx, course.contextRef, chunk, members);
+        // A course without credentials yet: its results are kept, there is nothing to decide.
+        if (credentialIds.length === 0) return 0;
         const users = chunk.map((s) => s.snapshot.userId);
         const latest = await trx.selectFrom('award_decision')
           .distinctOn(['credential_id', 'user_id'])

@@ -24,7 +24,8 @@ export interface ErrorPage {
 
 export function renderError(req: Request, res: Response, status: number, page: ErrorPage): void {
   // The API answers in JSON whatever the client accepts.
-  if (req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
+  // originalUrl: middleware mounted on a path sees req.path relative to its mount point.
+  if (req.originalUrl.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
     const t = translator(requestLanguage(req, res));
     res.status(status).json({ error: page.reason, message: t(`errors.${page.reason}.message`, page.params ?? {}) });
     return;

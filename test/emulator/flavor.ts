@@ -26,6 +26,11 @@ export interface FlavorProfile {
   readonly nrpsServiceVersions: readonly string[];
   /** Content-Type of every token endpoint answer. */
   readonly tokenContentType: string;
+  /**
+   * `lti_storage_target` of an iframe launch: the frame that answers LTI client-side postMessages
+   * (lti.put_data / lti.get_data). Canvas names a hidden frame; Moodle's page answers as `_parent`.
+   */
+  readonly storageTarget: string;
   launchPageUrl(base: string, courseId: string): URL;
   framePageUrl(base: string, courseId: string): URL;
   lineItemsUrl(base: string, courseId: string, tool: RegisteredTool | undefined): string;
@@ -83,6 +88,7 @@ const moodle: FlavorProfile = {
   nrpsServiceVersions: ['1.0', '2.0'],
   // mod/lti/token.php echoes JSON without setting a Content-Type, so PHP's default applies.
   tokenContentType: 'text/html; charset=UTF-8',
+  storageTarget: '_parent',
   launchPageUrl: (base) => new URL('/mod/lti/launch.php', base),
   framePageUrl: (base) => new URL('/mod/lti/view.php', base),
   lineItemsUrl: (base, courseId, tool) =>
@@ -154,6 +160,7 @@ const canvas: FlavorProfile = {
   platformVersion: 'cloud',
   nrpsServiceVersions: ['2.0'],
   tokenContentType: 'application/json; charset=utf-8',
+  storageTarget: 'post_message_forwarding',
   launchPageUrl: (base, courseId) => new URL(`/courses/${enc(courseId)}/external_tools/retrieve`, base),
   framePageUrl: (base, courseId) => new URL(`/courses/${enc(courseId)}/external_tools/view`, base),
   lineItemsUrl: (base, courseId) => new URL(`/api/lti/courses/${enc(courseId)}/line_items`, base).toString(),

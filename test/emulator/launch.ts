@@ -37,6 +37,7 @@ export function initiateLogin(ctx: PlatformContext, p: LaunchParams): LoginIniti
     lti_deployment_id: launch.deploymentId,
   };
   if (ctx.profile.flavor === 'canvas') Object.assign(form, { canvas_region: 'not_configured', canvas_environment: 'prod' });
+  if (p.presentation === 'iframe' && p.platformStorage !== false) form.lti_storage_target = ctx.profile.storageTarget;
   return { url: launch.tool.initiateLoginUri, form };
 }
 
@@ -92,10 +93,44 @@ function serveFramePage(ctx: PlatformContext, req: Request, res: Response): void
       `<header>${escapeHtml(ctx.platformName)} · ${escapeHtml(course.title)} · signed in as ${escapeHtml(user.name)}</header>
 <main><h1>${escapeHtml(tool.name)}</h1>
 <iframe id="contentframe" title="${escapeHtml(tool.name)}" src="${escapeHtml(frameSource)}"
- allow="microphone *; camera *; clipboard-write *" sandbox="allow-forms allow-popups allow-same-origin allow-scripts allow-top-navigation allow-downloads"></iframe>
-</main>`,
+ allow="microphone *; camera *; clipboard-write *" sandbox="allow-forms allow-popups allow-popups-to-escape-sandbox allow-same-origin allow-scripts allow-top-navigation allow-downloads"></iframe>
+</main>${p.platformStorage === false ? '' : storageHost(ctx)}`,
     ),
   );
+}
+
+/**
+ * The platform side of LTI client-side postMessages: values kept per tool origin for this page's
+ * life, answered only to the window that asked, at its own origin.
+ */
+const STORAGE_SCRIPT = `<script>
+(function () {
+  var stored = {};
+  window.addEventListener('message', function (event) {
+    var m = event.data;
+    if (!m || typeof m !== 'object' || typeof m.subject !== 'string' || !m.message_id) return;
+    var reply = { subject: m.subject + '.response', message_id: m.message_id };
+    var box = stored[event.origin] = stored[event.origin] || {};
+    if (m.subject === 'lti.capabilities') {
+      reply.supported_messages = [{ subject: 'lti.put_data' }, { subject: 'lti.get_data' }];
+    } else if (m.subject === 'lti.put_data') {
+      if (typeof m.key !== 'string' || !m.key) reply.error = { code: 'bad_request', message: 'key is required' };
+      else { box[m.key] = m.value; reply.key = m.key; reply.value = m.value; }
+    } else if (m.subject === 'lti.get_data') {
+      if (!(m.key in box)) reply.error = { code: 'bad_request', message: 'no value stored for this key' };
+      else { reply.key = m.key; reply.value = box[m.key]; }
+    } else {
+      reply.error = { code: 'unsupported_subject', message: 'unsupported subject ' + m.subject };
+    }
+    event.source.postMessage(reply, event.origin);
+  });
+})();
+</script>`;
+
+/** Where the framing page keeps storage: in itself (`_parent`), or in a hidden frame of that name. */
+function storageHost(ctx: PlatformContext): string {
+  const target = ctx.profile.storageTarget;
+  return target === '_parent' ? STORAGE_SCRIPT : `<iframe name="${escapeHtml(target)}" src="/${escapeHtml(target)}" hidden title="LTI platform storage"></iframe>`;
 }
 
 function postError(res: Response, redirectUri: string, error: string, description: string, state: string | undefined): void {
@@ -158,6 +193,7 @@ export function mountLaunchRoutes(app: Express, ctx: PlatformContext): void {
   app.get(routes.launchPage, (req, res) => serveLaunchPage(ctx, req, res));
   app.get(routes.framePage, (req, res) => serveFramePage(ctx, req, res));
   app.get(routes.launchReturn, (req, res) => serveLaunchReturn(ctx, req, res));
+  if (ctx.profile.storageTarget !== '_parent') app.get(`/${ctx.profile.storageTarget}`, (_req, res) => res.type('html').send(htmlDocument('Storage', STORAGE_SCRIPT)));
   app.get(paths.authorization, (req, res, next) => authorize(ctx, req, res).catch(next));
   app.post(paths.authorization, (req, res, next) => authorize(ctx, req, res).catch(next));
 }

@@ -153,6 +153,8 @@ export interface LaunchParams {
   locale?: string;
   targetLinkUri?: string;
   presentation?: 'window' | 'iframe';
+  /** An iframe launch offers platform storage (lti_storage_target) unless this is false. */
+  platformStorage?: boolean;
 }
 
 export interface LaunchClaimParams {
