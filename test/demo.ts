@@ -3,13 +3,15 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config.js';
 import { startTool, type RunningTool } from '../src/server.js';
-import { LmsEmulator } from './emulator/index.js';
+import { LmsEmulator, type LaunchParams } from './emulator/index.js';
 import { ADMIN, LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, seedSampleCourse, TEACHER } from './fixtures/sample-course.js';
 
 export interface Demo {
   tool: RunningTool;
   emulator: LmsEmulator;
   urls: { lmsHome: string; teacher: string; teacherEmbedded: string; learnerJa: string; learnerEn: string; admin: string; deepLinking: string };
+  /** A launch URL on the emulated LMS for any user of the sample course. */
+  launch(userId: string, extra?: Partial<LaunchParams>): string;
   stop(): Promise<void>;
 }
 
@@ -17,12 +19,12 @@ export interface Demo {
  * The tool on the embedded database, registered by Dynamic Registration with an emulated Moodle
  * that holds a sample course (one teacher, 30 learners, graded activities in Japanese and English).
  */
-export async function startDemo(opts: { toolPort: number; lmsPort: number; dataDir: string; logStream?: NodeJS.WritableStream }): Promise<Demo> {
+export async function startDemo(opts: { toolPort: number; lmsPort: number; dataDir: string; logStream?: NodeJS.WritableStream; crossSite?: boolean }): Promise<Demo> {
   // The emulated LMS lives in memory, so the demo's database starts afresh each time to match it.
   rmSync(opts.dataDir, { recursive: true, force: true });
   const emulator = new LmsEmulator({ flavor: 'moodle', port: opts.lmsPort });
   await emulator.start();
-  const config = loadConfig({ ...process.env, DATABASE_URL: '', DATA_DIR: opts.dataDir, PORT: String(opts.toolPort), PUBLIC_URL: `http://127.0.0.1:${opts.toolPort}`, LTI_DYNREG_AUTO_ACTIVATE: 'true', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const config = loadConfig({ ...process.env, DATABASE_URL: '', DATA_DIR: opts.dataDir, PORT: String(opts.toolPort), PUBLIC_URL: `http://${opts.crossSite ? 'localhost' : '127.0.0.1'}:${opts.toolPort}`, LTI_DYNREG_AUTO_ACTIVATE: 'true', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const tool = await startTool(config, opts.logStream);
   const registration = await fetch(emulator.dynamicRegistrationUrl(`${config.publicUrl}/register`));
   if (!registration.ok) throw new Error(`Dynamic Registration failed with HTTP ${registration.status}`);
@@ -30,13 +32,14 @@ export async function startDemo(opts: { toolPort: number; lmsPort: number; dataD
   // Moodle holds dynamically registered tools as pending until its admin activates them.
   emulator.activateTool(registered!.clientId);
   seedSampleCourse(emulator, registered!.clientId);
-  const launch = (userId: string, extra: Record<string, string> = {}) =>
+  const launch = (userId: string, extra: Partial<LaunchParams> = {}) =>
     emulator.launchUrl({ userId, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: registered!.clientId, ...extra });
   const learnerJa = LEARNERS.find((l) => l.locale === 'ja')!;
   const learnerEn = LEARNERS.find((l) => l.locale === 'en')!;
   return {
     tool,
     emulator,
+    launch,
     urls: {
       lmsHome: `${emulator.url}/`,
       teacher: launch(TEACHER.id),

@@ -278,7 +278,7 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
    * storage (the page checks the platform's origin). Only a page of this tool may send it.
    */
   async function continueFromStorage(req: Request, res: Response, next: NextFunction, body: Record<string, unknown>) {
-    if (!isSameOriginRequest(req, publicUrl) || req.get('origin') === undefined) return reject(req, res, 403, 'cross_origin_launch', {});
+    if (!isSameOriginRequest(req, publicUrl) || req.get('origin') === undefined) return reject(req, res, 403, 'cross_origin_launch', { origin: req.get('origin') ?? null, fetchSite: req.get('sec-fetch-site') ?? null });
     const pending = await db.deleteFrom('pending_launch').where('ticket', '=', String(body.lti_storage_ticket)).returningAll().executeTakeFirst();
     if (!pending || pending.expires_at < new Date() || body.state !== pending.state || body.nonce !== pending.nonce) {
       return reject(req, res, 401, 'unknown_state', { ticketFound: Boolean(pending) });

@@ -36,6 +36,11 @@ export class PlatformOrigins {
     if (inserted.length) this.cached = undefined;
   }
 
+  /** Drops the cached list: a platform was registered or removed. */
+  forget(): void {
+    this.cached = undefined;
+  }
+
   /** Every registered platform's origins, deduplicated. */
   async all(): Promise<string[]> {
     if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.origins;

@@ -35,10 +35,21 @@ export class PlatformNotFoundError extends Error {}
  * side if ours fails, so a registration is never half-written.
  */
 export class PlatformService {
+  private readonly changeListeners: Array<() => void> = [];
+
   constructor(
     private readonly lti: LtijsProvider,
     private readonly db: Db,
   ) {}
+
+  /** Called after a platform is registered or removed (caches of the platform list listen). */
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) listener();
+  }
 
   async register(input: PlatformInput, actor: string): Promise<PlatformSummary> {
     if (await this.lti.getPlatform(input.issuer, input.clientId)) {
@@ -75,6 +86,7 @@ export class PlatformService {
       await platform.delete();
       throw err;
     }
+    this.changed();
     return this.get(input.issuer, input.clientId);
   }
 
@@ -112,6 +124,7 @@ export class PlatformService {
       await recordAudit(trx, actor, 'platform.remove', `${issuer} ${clientId}`, {});
     });
     await platform.delete();
+    this.changed();
   }
 
   async isDeploymentKnown(issuer: string, clientId: string, deploymentId: string): Promise<boolean> {

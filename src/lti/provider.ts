@@ -13,7 +13,9 @@ import { LTI_ROUTES } from './tool-configuration.js';
 export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' | 'publicUrl'>, target: SequelizeTarget): Promise<LtijsProvider> {
   const ProviderClass = (ltijs.Provider as object).constructor as new () => LtijsProvider;
   const lti = new ProviderClass();
-  const secure = config.publicUrl.startsWith('https://');
+  // Browsers treat loopback as a secure context and accept Secure cookies there over plain http.
+  const { protocol, hostname } = new URL(config.publicUrl);
+  const secure = protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
   lti.setup(config.ltiEncryptionKey, { plugin: new LtijsSequelize(target.database, target.user, target.password, target.options) }, {
     appRoute: LTI_ROUTES.launch,
     loginRoute: LTI_ROUTES.login,

@@ -89,6 +89,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   }));
 
   const origins = new PlatformOrigins(database.db);
+  platforms.onChange(() => origins.forget());
   app.use(securityHeaders(origins));
   app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
   app.use(publicRoutes({ config, database, platforms, logger }));

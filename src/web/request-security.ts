@@ -32,8 +32,9 @@ export function securityHeaders(origins: PlatformOrigins) {
     }
     res.set({
       'content-security-policy': contentSecurityPolicy(res.locals.frameOrigins as string[]),
-      // Session pages carry the ltik in their URL: never hand it to another site.
-      'referrer-policy': 'no-referrer',
+      // Session pages carry the ltik in their URL: never hand it to another site. (Not no-referrer:
+      // under it browsers send "Origin: null" even on our own forms, and the CSRF check needs Origin.)
+      'referrer-policy': 'same-origin',
       'x-content-type-options': 'nosniff',
     });
     return next();

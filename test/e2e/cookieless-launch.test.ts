@@ -122,7 +122,7 @@ describe.each(DATABASE_KINDS)('launching where cookies are blocked, on %s', (kin
     expect(csp).toContain(`frame-ancestors 'self' ${lms.emu.url}`);
     expect(csp).toContain("script-src 'self'");
     expect(csp).not.toContain('unsafe-inline');
-    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('referrer-policy')).toBe('same-origin');
     const publicPage = await fetch(`${tool.url}/verify`);
     expect(publicPage.headers.get('content-security-policy')).toContain(`frame-ancestors 'self' ${lms.emu.url}`);
   });
