@@ -77,6 +77,9 @@ export const MAX_BULK = 500;
 
 const STATUS_ORDER: RawBuilder<number> = sql`case status when 'claimed' then 0 when 'awarded' then 1 when 'revoked' then 2 when 'qualified' then 3 else 4 end`;
 
+/** A roster entry's name as the LMS gave it (learner_gradebook as g), else the user id. */
+const LEARNER_NAME = sql<string>`coalesce(nullif(g.member->>'name', ''), nullif(concat_ws(' ', g.member->>'givenName', g.member->>'familyName'), ''), g.user_id)`;
+
 /** `%` and `_` in a search are literal characters, not patterns. */
 const likePattern = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
@@ -151,7 +154,7 @@ export class CourseDashboard {
     const { rows } = await sql<RawLearnerRow>`
       with standing as (
         select g.user_id,
-          coalesce(nullif(g.member->>'name', ''), nullif(concat_ws(' ', g.member->>'givenName', g.member->>'familyName'), ''), g.user_id) as name,
+          ${LEARNER_NAME} as name,
           g.member->>'email' as email,
           d.qualified, d.progress, d.revision as d_revision, d.columns_id, d.results_hash, d.evidence, d.decided_at,
           a.awarded_at, a.revoked_at, i.claimed_at,
@@ -177,7 +180,8 @@ export class CourseDashboard {
       order by ${order}
       limit ${page.limit} offset ${page.offset}`.execute(this.db);
     return {
-      total: rows[0]?.total ?? (page.offset > 0 ? await this.countLearners(course, credentialId, query) : 0),
+      // A page past the end has no row to carry the total.
+      total: rows[0]?.total ?? (page.offset > 0 ? (await this.learners(course, credentialId, query, { offset: 0, limit: 1 })).total : 0),
       rows: rows.map((r) => ({
         userId: r.user_id, name: r.name, email: r.email, status: r.status, progress: r.progress ?? 0, qualified: r.qualified ?? false,
         awardedAt: r.awarded_at, claimedAt: r.claimed_at, revokedAt: r.revoked_at,
@@ -188,17 +192,12 @@ export class CourseDashboard {
     };
   }
 
-  /** How many learners match when the page asked for lies past the end. */
-  private async countLearners(course: CourseRef, credentialId: string, query: LearnerQuery): Promise<number> {
-    return (await this.learners(course, credentialId, query, { offset: 0, limit: 1 })).total;
-  }
-
   /** The roster names of these learners, for the pages that report on them. */
   async names(course: CourseRef, userIds: string[]): Promise<Map<string, string>> {
     if (userIds.length === 0) return new Map();
-    const rows = await this.db.selectFrom('learner_gradebook').select(['user_id', sql<string | null>`member->>'name'`.as('name')])
-      .where('context_ref', '=', course.contextRef).where('user_id', 'in', userIds).execute();
-    return new Map(rows.flatMap((r) => (r.name ? [[r.user_id, r.name] as const] : [])));
+    const rows = await this.db.selectFrom('learner_gradebook as g').select(['g.user_id', LEARNER_NAME.as('name')])
+      .where('g.context_ref', '=', course.contextRef).where('g.user_id', 'in', userIds).execute();
+    return new Map(rows.map((r) => [r.user_id, r.name]));
   }
 
   /** Each row's latest decision explained (null before the first decision), in row order. */
@@ -222,7 +221,7 @@ export class CourseDashboard {
         union all
         select e.at, e.action, e.actor, e.details->>'userId', null, e.id
         from audit_event e where e.action = 'credential.issued' and e.details->>'credentialId' = ${credentialId})
-      select entry.at, entry.action, entry.actor, entry.user_id, g.member->>'name' as learner_name, entry.reason, count(*) over ()::int as total
+      select entry.at, entry.action, entry.actor, entry.user_id, case when g.user_id is null then null else ${LEARNER_NAME} end as learner_name, entry.reason, count(*) over ()::int as total
       from entry left join learner_gradebook g on g.context_ref = ${course.contextRef} and g.user_id = entry.user_id
       order by entry.at desc, entry.seq desc
       limit ${page.limit} offset ${page.offset}`.execute(this.db);
