@@ -2,6 +2,7 @@ import express, { type Request, type Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { AwardingService } from '../credentials/awarding.js';
+import { CourseDashboard, MAX_BULK } from '../credentials/course-dashboard.js';
 import { explainDecisions, latestDecisions } from '../credentials/explanations.js';
 import { CredentialNotFoundError, type CourseRef, type DefinitionService, type Saved } from '../credentials/definitions.js';
 import type { Db } from '../db/database.js';
@@ -42,6 +43,7 @@ function fail(req: Request, res: Response, status: number, code: string, extra: 
  */
 export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads }: Deps): void {
   const json = express.json({ limit: MAX_JSON });
+  const dashboard = new CourseDashboard(db, issuance);
 
   const isStaff = (res: Response) => mapRoles((res.locals.token as LtijsIdToken).platformContext.roles ?? []).staff;
 
@@ -191,9 +193,20 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
     res.json({ id: row.id, shared: body.data.enabled });
   }));
 
+  /** A bulk request names `userIds`; each learner gets their own outcome, and each is written whole or not at all. */
+  const isBulk = (body: unknown) => typeof body === 'object' && body !== null && 'userIds' in body;
+  const userIds = z.array(z.string().min(1).max(255)).min(1).max(MAX_BULK);
+
   const manualAward = z.object({ userId: z.string().min(1).max(255), note: z.string().trim().min(1).max(1000) }).strict();
+  const bulkAward = z.object({ userIds, note: z.string().trim().min(1).max(1000) }).strict();
   lti.app.post('/api/v1/credentials/:id/awards', json, route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
+    if (isBulk(req.body)) {
+      const bulk = bulkAward.safeParse(req.body);
+      if (!bulk.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(bulk.error) });
+      const results = await dashboard.award(course, credential.id, bulk.data.userIds, (res.locals.token as LtijsIdToken).user, bulk.data.note);
+      return res.json({ credentialId: credential.id, results });
+    }
     const body = manualAward.safeParse(req.body);
     if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
     const { revision } = await issuance.awardManually(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.note);
@@ -201,8 +214,15 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
   }));
 
   const revocation = z.object({ userId: z.string().min(1).max(255), reason: z.string().trim().min(1).max(1000) }).strict();
+  const bulkRevocation = z.object({ userIds, reason: z.string().trim().min(1).max(1000) }).strict();
   lti.app.post('/api/v1/credentials/:id/revocations', json, route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
+    if (isBulk(req.body)) {
+      const bulk = bulkRevocation.safeParse(req.body);
+      if (!bulk.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(bulk.error) });
+      const results = await dashboard.revoke(course, credential.id, bulk.data.userIds, (res.locals.token as LtijsIdToken).user, bulk.data.reason);
+      return res.json({ credentialId: credential.id, results });
+    }
     const body = revocation.safeParse(req.body);
     if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
     const outcome = await issuance.revoke(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.reason);

@@ -18,6 +18,7 @@ import { createLtiProvider } from '../lti/provider.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
 import { apiRoutes } from './api-routes.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { launchRoutes } from './launch-routes.js';
 import { publicRoutes } from './public-routes.js';
 import { issuanceRoutes } from './issuance-routes.js';
@@ -104,6 +105,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
 
   launchRoutes({ lti, db: database.db, platforms, awarding, issuance, definitions, logger, config });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
+  dashboardRoutes({ lti, db: database.db, awarding, issuance });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
   app.use(['/app', '/api/v1'], csrfGuard(config.publicUrl));

@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
 import { explain } from '../criteria/describe.js';
 import type { Evaluation } from '../criteria/index.js';
 import type { RunOutcome } from '../credentials/awarding.js';
 import type { Definition } from '../credentials/definition-schema.js';
+import { credentialCounts, type CredentialCounts } from '../credentials/course-dashboard.js';
 import { explainDecisions, latestDecisions } from '../credentials/explanations.js';
 import type { Db } from '../db/database.js';
 import type { Language } from './i18n.js';
@@ -69,30 +69,12 @@ export async function learnerCredentials(db: Db, contextRef: string, userId: str
   };
 }
 
-export interface StaffCredentialView {
-  id: string;
-  name: string;
-  revision: number;
-  qualified: number;
-  awarded: number;
-}
-
-/** The course's credentials with how many learners qualify now and how many hold an award. */
-export async function staffCredentials(db: Db, contextRef: string): Promise<{ credentials: StaffCredentialView[]; sync: { lastSuccessAt: Date | null; lastError: string | null; nextAttemptAt: Date | null } | null }> {
-  const rows = await db.selectFrom('credential as c')
-    .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'c.id').onRef('r.revision', '=', 'c.current_revision'))
-    .select((eb) => [
-      'c.id', 'c.current_revision', 'r.definition',
-      eb.selectFrom('award as a').select(sql<number>`count(*)::int`.as('n')).whereRef('a.credential_id', '=', 'c.id').where('a.revoked_at', 'is', null).as('awarded'),
-      eb.selectFrom(
-        eb.selectFrom('award_decision as d').distinctOn('d.user_id').select(['d.qualified'])
-          .whereRef('d.credential_id', '=', 'c.id').orderBy('d.user_id').orderBy('d.decided_at', 'desc').as('latest'),
-      ).select(sql<number>`count(*) filter (where latest.qualified)::int`.as('n')).as('qualified'),
-    ])
-    .where('c.context_ref', '=', contextRef).orderBy('c.created_at').execute();
+/** The course dashboard: each credential with its counts, and the state of the course's gradebook reads. */
+export async function staffCredentials(db: Db, contextRef: string): Promise<{ credentials: CredentialCounts[]; sync: { lastSuccessAt: Date | null; lastError: string | null; nextAttemptAt: Date | null } | null }> {
+  const credentials = await credentialCounts(db, contextRef);
   const sync = await db.selectFrom('course_sync').selectAll().where('context_ref', '=', contextRef).executeTakeFirst();
   return {
-    credentials: rows.map((r) => ({ id: r.id, name: (r.definition as unknown as Definition).name, revision: r.current_revision, qualified: r.qualified ?? 0, awarded: r.awarded ?? 0 })),
+    credentials,
     sync: sync ? { lastSuccessAt: sync.last_success_at, lastError: sync.last_error, nextAttemptAt: sync.next_attempt_at } : null,
   };
 }

@@ -65,3 +65,18 @@ export function pickLanguage(launchLocale: string | undefined, acceptLanguage: s
 export function formatDateTime(date: Date, lang: Language): string {
   return new Intl.DateTimeFormat(lang === 'ja' ? 'ja-JP' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(date) + ' UTC';
 }
+
+const NUMBER_FORMATS: Record<Language, Intl.NumberFormat> = { en: new Intl.NumberFormat('en-GB'), ja: new Intl.NumberFormat('ja-JP') };
+const PERCENT_FORMATS: Record<Language, Intl.NumberFormat> = {
+  en: new Intl.NumberFormat('en-GB', { style: 'percent', maximumFractionDigits: 0 }),
+  ja: new Intl.NumberFormat('ja-JP', { style: 'percent', maximumFractionDigits: 0 }),
+};
+
+export function formatNumber(n: number, lang: Language): string {
+  return NUMBER_FORMATS[lang].format(n);
+}
+
+/** A ratio 0..1 as a whole percentage, rounded down so 99.6 % never reads as done. */
+export function formatPercent(ratio: number, lang: Language): string {
+  return PERCENT_FORMATS[lang].format(Math.floor(ratio * 100) / 100);
+}

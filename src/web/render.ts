@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { LaunchRejection } from '../lti/launch-security.js';
-import { formatDateTime, pickLanguage, translator, type Language } from './i18n.js';
+import { formatDateTime, formatNumber, formatPercent, pickLanguage, translator, type Language } from './i18n.js';
 
 /** The language of a request: the launch's locale when there is a session, else the browser's. */
 export function requestLanguage(req: Request, res: Response): Language {
@@ -12,7 +12,9 @@ export function requestLanguage(req: Request, res: Response): Language {
 export function renderPage(req: Request, res: Response, status: number, view: string, locals: Record<string, unknown>): void {
   const lang = requestLanguage(req, res);
   const t = translator(lang);
-  res.status(status).render(view, { lang, t, formatDate: (d: Date) => formatDateTime(d, lang), ...locals });
+  res.status(status).render(view, {
+    lang, t, formatDate: (d: Date) => formatDateTime(d, lang), formatNumber: (n: number) => formatNumber(n, lang), formatPercent: (r: number) => formatPercent(r, lang), ...locals,
+  });
 }
 
 export interface ErrorPage {

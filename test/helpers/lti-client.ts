@@ -25,7 +25,7 @@ export class LtiBrowser {
 
   constructor(private readonly acceptLanguage = 'en') {}
 
-  async fetch(url: string, init: { method?: string; form?: Record<string, string>; json?: unknown; rawJson?: string; bearer?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+  async fetch(url: string, init: { method?: string; form?: Record<string, string> | Array<[string, string]>; json?: unknown; rawJson?: string; bearer?: string; headers?: Record<string, string> } = {}): Promise<Response> {
     const api = init.json !== undefined || init.rawJson !== undefined || init.bearer !== undefined;
     const headers: Record<string, string> = { 'accept-language': this.acceptLanguage, accept: api ? 'application/json' : 'text/html', ...init.headers };
     if (this.cookies.size) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
