@@ -29,11 +29,6 @@ export function staffHomeUrl(ltik: string): string {
   return `/lti/launch?ltik=${encodeURIComponent(ltik)}`;
 }
 
-export const editorUrls = {
-  create: '/app/credentials/new',
-  edit: (id: string) => `/app/credentials/${id}/edit`,
-};
-
 const credentialId = z.string().uuid();
 
 /** The course's columns now, or null when the LMS cannot be read (the page then offers JSON only). */
@@ -127,7 +122,7 @@ export function editorRoutes({ lti, db, definitions, awarding }: Deps): void {
     return showForm(req, res, 400, { course, credential, values, lineItems, errors: shownErrors(saved.errors, submission, t) });
   };
 
-  lti.app.get(editorUrls.create, handle(async (req: Request, res: Response) => {
+  lti.app.get('/app/credentials/new', handle(async (req: Request, res: Response) => {
     const course = await staffCourse(req, res);
     if (!course) return;
     const lineItems = await readLineItems(awarding, course);

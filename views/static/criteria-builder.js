@@ -47,7 +47,7 @@
   }
 
   function select(options, value, onchange) {
-    const control = el('select', { onchange: (e) => onchange(e.target.value) });
+    const control = el('select', { onchange: onchange && ((e) => onchange(e.target.value)) });
     for (const [optionValue, text] of options) control.append(el('option', { value: optionValue, text, selected: optionValue === value }));
     return control;
   }
@@ -244,7 +244,7 @@
       const list = el('ol', { class: 'builder-children' });
       children.forEach((child, i) => list.append(el('li', {}, [isObject(child) ? renderNode(child, children, i, `${path === '/' ? '' : path}/children/${i}`) : el('p', { text: JSON.stringify(child) })])));
       box.append(list);
-      const newType = select(TYPES.filter((t) => !GROUP_TYPES.includes(t)).map((t) => [t, S.types[t]]), 'score', () => undefined);
+      const newType = select(TYPES.filter((t) => !GROUP_TYPES.includes(t)).map((t) => [t, S.types[t]]), 'score');
       const childKey = (i) => `node${path === '/' ? '' : path}/children/${i}:type`;
       box.append(el('div', { class: 'builder-actions' }, [
         labelled(S.newRuleType, newType, `${key}:newType`),
@@ -260,7 +260,7 @@
       const move = (offset) => () => {
         const [moved] = siblings.splice(index, 1);
         siblings.splice(index + offset, 0, moved);
-        restructured(`${path.replace(/\d+$/, String(index + offset)).replace(/^/, 'node')}:${offset < 0 ? 'up' : 'down'}`);
+        restructured(`node${path.replace(/\d+$/, String(index + offset))}:type`);
       };
       box.append(el('div', { class: 'builder-actions' }, [
         index > 0 ? button(S.moveUp, `${key}:up`, move(-1)) : null,
