@@ -20,6 +20,7 @@ import { handle } from './async-handler.js';
 import { apiRoutes } from './api-routes.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { launchRoutes } from './launch-routes.js';
+import { editorRoutes } from './editor-routes.js';
 import { publicRoutes } from './public-routes.js';
 import { issuanceRoutes } from './issuance-routes.js';
 import { CredentialDownloads } from './credential-downloads.js';
@@ -104,6 +105,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
   launchRoutes({ lti, db: database.db, platforms, awarding, issuance, definitions, logger, config });
+  editorRoutes({ lti, db: database.db, definitions, awarding });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
