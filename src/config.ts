@@ -34,6 +34,8 @@ const envSchema = z.object({
     .describe('a five-field cron expression for the background gradebook sync, e.g. */30 * * * *, or off'),
   TOOL_NAME: z.string().min(1).max(100).default('Micro-credentials')
     .describe('the tool name shown to LMS admins, at most 100 characters'),
+  ADMIN_PASSWORD: z.string().min(12).optional()
+    .describe('a password of at least 12 characters for the tool\'s own admin page at /admin (leave unset to turn it off)'),
 });
 
 export interface Config {
@@ -49,13 +51,18 @@ export interface Config {
   /** When every course with credentials is read again in the background; undefined: never. */
   courseSyncCron: string | undefined;
   toolName: string;
+  /** The local admin page's password; undefined: /admin is off. */
+  adminPassword: string | undefined;
 }
+
+/** Secrets are never echoed in the error line, which lands in logs. */
+const SECRET_VARIABLES = new Set(['LTI_ENCRYPTION_KEY', 'ADMIN_PASSWORD']);
 
 function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
   const name = String(issue.path[0]);
   const field = envSchema.shape[name as keyof typeof envSchema.shape];
   const got = env[name];
-  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
+  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
 }
 
 /**
@@ -93,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dynRegAutoActivate: v.LTI_DYNREG_AUTO_ACTIVATE,
       courseSyncCron: v.COURSE_SYNC_CRON === 'off' ? undefined : v.COURSE_SYNC_CRON,
       toolName: v.TOOL_NAME,
+      adminPassword: v.ADMIN_PASSWORD,
     };
   } catch (err) {
     if (err instanceof ConfigError) throw err;
