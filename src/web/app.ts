@@ -17,6 +17,7 @@ import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
 import { apiRoutes } from './api-routes.js';
 import { launchRoutes } from './launch-routes.js';
+import { adminRoutes } from './admin-routes.js';
 import { publicRoutes } from './public-routes.js';
 import { issuanceRoutes } from './issuance-routes.js';
 import { CredentialDownloads } from './credential-downloads.js';
@@ -97,6 +98,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.post(LTI_ROUTES.launch, form, handle(launchGuard(guardDeps)));
 
   launchRoutes({ lti, db: database.db, platforms, awarding, issuance, logger, publicUrl: config.publicUrl });
+  adminRoutes({ app, lti, config, db: database.db, platforms, issuers, logger });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
