@@ -6,8 +6,8 @@ export async function recordAudit(db: Kysely<Tables>, actor: string, action: str
   await db.insertInto('audit_event').values({ actor, action, target, details: JSON.stringify(details) }).execute();
 }
 
-/** Whose entries a reader may see: all of them, or those about one platform and made by its people. */
-export type AuditScope = { kind: 'all' } | { kind: 'platform'; target: string; actorPrefix: string };
+/** Which entries a reader may see: all of them, or those about one platform. */
+export type AuditScope = { kind: 'all' } | { kind: 'platform'; target: string };
 
 export interface AuditPage {
   entries: Array<{ id: string; at: Date; actor: string; action: string; target: string; details: Record<string, unknown> }>;
@@ -17,7 +17,7 @@ export interface AuditPage {
 function scoped(db: Kysely<Tables>, scope: AuditScope) {
   const q = db.selectFrom('audit_event');
   if (scope.kind === 'all') return q;
-  return q.where((eb) => eb.or([eb('target', '=', scope.target), eb(eb.fn('starts_with', ['actor', eb.val(scope.actorPrefix)]), '=', true)]));
+  return q.where('target', '=', scope.target);
 }
 
 /** Newest first, one page at a time; pages are numbered from 1. */

@@ -39,12 +39,9 @@ const AUDIT_PAGE_SIZE = 50;
 const ISSUER_FIELDS = ['slug', 'name', 'url', 'email', 'countryCode', 'description', 'imageUrl'] as const;
 type IssuerField = (typeof ISSUER_FIELDS)[number];
 
-/** Audit entries made by an LTI user name the platform first; encoding keeps the prefix unambiguous. */
+/** An LTI user as the audit log names them: user ids are unique only within a platform. */
 export function ltiActor(issuer: string, clientId: string, user: string): string {
-  return `${ltiActorPrefix(issuer, clientId)}${user}`;
-}
-function ltiActorPrefix(issuer: string, clientId: string): string {
-  return `lti ${encodeURIComponent(issuer)} ${encodeURIComponent(clientId)} `;
+  return `lti ${encodeURIComponent(issuer)} ${encodeURIComponent(clientId)} ${user}`;
 }
 const platformTarget = (issuer: string, clientId: string) => `${issuer} ${clientId}`;
 
@@ -107,6 +104,7 @@ function profileValues(row: ProfileRow): Partial<Record<IssuerField, string>> {
 }
 
 const platformForm = z.object({ issuer: z.string().min(1).max(2000), clientId: z.string().min(1).max(500) });
+const deploymentForm = platformForm.extend({ deploymentId: z.string().trim().min(1).max(255) });
 const auditQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).default(1),
   action: z.string().regex(/^[a-z_.]{1,100}$/).optional().or(z.literal('').transform(() => undefined)),
@@ -138,6 +136,22 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     if (a.kind === 'lti') return adminError(req, res, 403, 'ownPlatform');
     try {
       await platforms.setActive(issuer, clientId, req.params.change === 'activate', a.actor);
+    } catch (err) {
+      if (err instanceof PlatformNotFoundError) return adminError(req, res, 404, 'notFound');
+      throw err;
+    }
+    res.redirect(303, adminView(a).href('/platforms'));
+  }));
+
+  // Adding a deployment only lets more launches in, so an LTI admin may do it for their own platform.
+  router.post('/platforms/deployments', handle(async (req: Request, res: Response) => {
+    const a = access(res);
+    const form = deploymentForm.safeParse(req.body);
+    if (!form.success) return adminError(req, res, 400, 'badForm');
+    const { issuer, clientId, deploymentId } = form.data;
+    if (!ownsPlatform(a, issuer, clientId)) return adminError(req, res, 404, 'notFound');
+    try {
+      await platforms.addDeployment(issuer, clientId, deploymentId, a.actor);
     } catch (err) {
       if (err instanceof PlatformNotFoundError) return adminError(req, res, 404, 'notFound');
       throw err;
@@ -202,7 +216,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     const a = access(res);
     const query = auditQuery.safeParse(req.query);
     if (!query.success) return adminError(req, res, 400, 'badQuery');
-    const scope: AuditScope = a.kind === 'local' ? { kind: 'all' } : { kind: 'platform', target: platformTarget(a.issuer, a.clientId), actorPrefix: ltiActorPrefix(a.issuer, a.clientId) };
+    const scope: AuditScope = a.kind === 'local' ? { kind: 'all' } : { kind: 'platform', target: platformTarget(a.issuer, a.clientId) };
     const { page, action } = query.data;
     const [entries, actions] = await Promise.all([readAudit(db, scope, { action, page, pageSize: AUDIT_PAGE_SIZE }), auditActions(db, scope)]);
     adminPage(req, res, 200, 'audit', {

@@ -260,9 +260,17 @@ describe('the admin screens', () => {
     expect((await tool.app.platforms.get(emu.url, OTHER.clientId)).active).toBe(true);
     expect((await tool.app.platforms.get(emu.url, clientId)).active).toBe(true);
 
-    await tool.app.platforms.addDeployment(emu.url, OTHER.clientId, 'second-other-deployment', 'cli');
+    const added = await browser.fetch(`${tool.url}/app/admin/platforms/deployments`, { form: { ltik, issuer: emu.url, clientId, deploymentId: 'second-placement' } });
+    expect(added.status).toBe(303);
+    expect((await tool.app.platforms.get(emu.url, clientId)).deploymentIds).toContain('second-placement');
+    const foreignDeployment = await browser.fetch(`${tool.url}/app/admin/platforms/deployments`, { form: { ltik, issuer: emu.url, clientId: OTHER.clientId, deploymentId: 'sneaky' } });
+    expect(foreignDeployment.status).toBe(404);
+    expect((await tool.app.platforms.get(emu.url, OTHER.clientId)).deploymentIds).toEqual(['other-deployment']);
+
     const audit = await (await browser.fetch(`${tool.url}/app/admin/audit?ltik=${ltik}`)).text();
     expect(audit).toContain(`${emu.url} ${clientId}`);
+    expect(audit).toContain(`<code>lti ${encodeURIComponent(emu.url)} ${clientId} ${ADMIN.id}</code>`);
+    expect(audit).toContain('&#34;deploymentId&#34;:&#34;second-placement&#34;');
     expect(audit).not.toContain(OTHER.clientId);
     expect(audit).not.toContain('issuer.key_rotated');
 
