@@ -34,13 +34,13 @@ interface Deps {
   logger: Logger;
 }
 
-export const LOCAL_ADMIN_ACTOR = 'local-admin';
+const LOCAL_ADMIN_ACTOR = 'local-admin';
 const AUDIT_PAGE_SIZE = 50;
 const ISSUER_FIELDS = ['slug', 'name', 'url', 'email', 'countryCode', 'description', 'imageUrl'] as const;
 type IssuerField = (typeof ISSUER_FIELDS)[number];
 
 /** An LTI user as the audit log names them: user ids are unique only within a platform. */
-export function ltiActor(issuer: string, clientId: string, user: string): string {
+function ltiActor(issuer: string, clientId: string, user: string): string {
   return `lti ${encodeURIComponent(issuer)} ${encodeURIComponent(clientId)} ${user}`;
 }
 const platformTarget = (issuer: string, clientId: string) => `${issuer} ${clientId}`;
