@@ -36,6 +36,8 @@ const envSchema = z.object({
     .describe('the tool name shown to LMS admins, at most 100 characters'),
   SESSION_MAX_AGE_MINUTES: z.coerce.number().int().min(5).max(1440).default(480)
     .describe('how long a launch stays usable before the user must open the tool again from the course: minutes between 5 and 1440, e.g. 480'),
+  ADMIN_PASSWORD: z.string().min(12).optional()
+    .describe('a password of at least 12 characters for the tool\'s own admin page at /admin (leave unset to turn it off)'),
 });
 
 export interface Config {
@@ -53,13 +55,18 @@ export interface Config {
   toolName: string;
   /** A launch's session (its ltik) expires this long after the launch. */
   sessionMaxAgeMinutes: number;
+  /** The local admin page's password; undefined: /admin is off. */
+  adminPassword: string | undefined;
 }
+
+/** Secrets are never echoed in the error line, which lands in logs. */
+const SECRET_VARIABLES = new Set(['LTI_ENCRYPTION_KEY', 'ADMIN_PASSWORD']);
 
 function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
   const name = String(issue.path[0]);
   const field = envSchema.shape[name as keyof typeof envSchema.shape];
   const got = env[name];
-  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
+  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
 }
 
 /**
@@ -98,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       courseSyncCron: v.COURSE_SYNC_CRON === 'off' ? undefined : v.COURSE_SYNC_CRON,
       toolName: v.TOOL_NAME,
       sessionMaxAgeMinutes: v.SESSION_MAX_AGE_MINUTES,
+      adminPassword: v.ADMIN_PASSWORD,
     };
   } catch (err) {
     if (err instanceof ConfigError) throw err;

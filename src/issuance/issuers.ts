@@ -30,6 +30,11 @@ export const issuerInput = z.object({
   countryCode: z.string().regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 code in capitals, e.g. JP').optional(),
 }).strict();
 export type IssuerInput = z.infer<typeof issuerInput>;
+/** An edit: everything but the slug, which is part of the DID and never changes. */
+export const issuerEdit = issuerInput.omit({ slug: true });
+
+/** The message of the field error for a slug that another issuer has. */
+export const SLUG_TAKEN = 'an issuer with this slug exists already; choose another slug';
 
 export class IssuerNotFoundError extends Error {}
 
@@ -80,7 +85,7 @@ export class IssuerService {
     if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
     const v = parsed.data;
     const taken = await this.db.selectFrom('issuer_profile').select('id').where('slug', '=', v.slug).executeTakeFirst();
-    if (taken) return { ok: false, errors: [{ path: '/slug', message: `an issuer "${v.slug}" exists already; choose another slug` }] };
+    if (taken) return { ok: false, errors: [{ path: '/slug', message: SLUG_TAKEN }] };
     const did = issuerDid(this.publicUrl, v.slug);
     const key = await generateIssuerKey(did, `${did}#key-1`, this.sealing);
     const issuer = await this.db.transaction().execute(async (trx) => {
@@ -93,6 +98,30 @@ export class IssuerService {
       return row;
     });
     return { ok: true, issuer };
+  }
+
+  /** Replaces an issuer's profile fields; an omitted optional field is cleared. */
+  async update(slug: string, input: unknown, actor: string): Promise<{ ok: true; issuer: ProfileRow } | { ok: false; errors: FieldError[] }> {
+    const parsed = issuerEdit.safeParse(input);
+    if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
+    const v = parsed.data;
+    const did = issuerDid(this.publicUrl, slug);
+    const issuer = await this.db.transaction().execute(async (trx) => {
+      const row = await trx.updateTable('issuer_profile').set({
+        name: v.name, url: v.url ?? null, email: v.email ?? null, description: v.description ?? null,
+        image_url: v.imageUrl ?? null, country_code: v.countryCode ?? null,
+      }).where('slug', '=', slug).returningAll().executeTakeFirst();
+      if (!row) throw new IssuerNotFoundError(`no issuer "${slug}"`);
+      await recordAudit(trx, actor, 'issuer.updated', did, v);
+      return row;
+    });
+    return { ok: true, issuer };
+  }
+
+  /** An issuer's keys, newest first, without their sealed secrets. */
+  async keysOf(issuerId: string): Promise<Array<{ id: string; createdAt: Date; retiredAt: Date | null }>> {
+    const rows = await this.db.selectFrom('issuer_key').select(['id', 'created_at', 'retired_at']).where('issuer_id', '=', issuerId).orderBy('created_at', 'desc').execute();
+    return rows.map((k) => ({ id: k.id, createdAt: k.created_at, retiredAt: k.retired_at }));
   }
 
   /** The installation's own issuer, made on first start so that a fresh install can issue at once. */

@@ -21,6 +21,7 @@ import { apiRoutes } from './api-routes.js';
 import { dashboardRoutes } from './dashboard-routes.js';
 import { launchRoutes } from './launch-routes.js';
 import { editorRoutes } from './editor-routes.js';
+import { adminRoutes } from './admin-routes.js';
 import { publicRoutes } from './public-routes.js';
 import { issuanceRoutes } from './issuance-routes.js';
 import { CredentialDownloads } from './credential-downloads.js';
@@ -106,6 +107,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
 
   launchRoutes({ lti, db: database.db, platforms, awarding, issuance, definitions, logger, config });
   editorRoutes({ lti, db: database.db, definitions, awarding });
+  adminRoutes({ app, lti, config, db: database.db, platforms, issuers, logger });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
