@@ -24,6 +24,9 @@ interface Deps {
 const MAX_CREDENTIAL_BYTES = '2mb';
 const MAX_IMAGE_BYTES = '5mb';
 const slug = issuerInput.shape.slug;
+const CREDENTIAL_TEXT_TYPES = new Set(['application/json', 'application/ld+json', 'application/vc+ld+json', 'text/plain']);
+/** body-parser's type-is cannot parse a media type with two "+" (application/vc+ld+json), so the type is matched here. */
+const isCredentialText = (req: { headers: Record<string, string | string[] | undefined> }) => CREDENTIAL_TEXT_TYPES.has(String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase());
 const uuid = z.string().uuid();
 
 /** Each check's verdict in both languages, for API clients that show either. */
@@ -143,7 +146,7 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
   /** JSON in the body, or a baked PNG or SVG; the answer is always a report, never an error page for bad content. */
   // JSON is read as text and parsed here, so that a truncated body gets a report like any other bad credential.
   router.post('/api/v1/verify',
-    express.text({ limit: MAX_CREDENTIAL_BYTES, type: ['application/json', 'application/ld+json', 'application/vc+ld+json', 'text/plain'] }),
+    express.text({ limit: MAX_CREDENTIAL_BYTES, type: isCredentialText }),
     express.raw({ limit: MAX_IMAGE_BYTES, type: ['image/png', 'image/svg+xml'] }),
     handle(async (req: Request, res: Response) => {
       const lang = requestLanguage(req, res);
