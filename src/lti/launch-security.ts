@@ -117,14 +117,21 @@ async function verificationKey(method: string, key: string): Promise<JWTVerifyGe
 }
 
 /**
- * True when the request comes from a page of this tool. Browsers send Origin with every POST, and
- * Sec-Fetch-Site where they support it; a client sending neither is not a browser.
+ * True when the request comes from a page of this tool. Sec-Fetch-Site, set by the browser and out
+ * of a page's reach, decides where sent (Chrome sends "Origin: null" on a same-origin form after a
+ * cross-site redirect, as every launch is); else Origin, for older browsers. A client sending
+ * neither is not a browser, and cannot be made to send a request by another site.
  */
 export function isSameOriginRequest(req: Request, publicUrl: string): boolean {
-  const origin = req.get('origin');
-  if (origin !== undefined) return origin === new URL(publicUrl).origin;
   const site = req.get('sec-fetch-site');
-  return site === undefined || site === 'same-origin' || site === 'none';
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
+  const origin = req.get('origin');
+  return origin === undefined || origin === new URL(publicUrl).origin;
+}
+
+/** Like isSameOriginRequest, but a request without any browser signal is refused too. */
+export function isFromOwnPage(req: Request, publicUrl: string): boolean {
+  return (req.get('sec-fetch-site') !== undefined || req.get('origin') !== undefined) && isSameOriginRequest(req, publicUrl);
 }
 
 /** The signed cookies of a request, parsed as ltijs parses them (ltijs then reuses them). */
@@ -278,7 +285,7 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
    * storage (the page checks the platform's origin). Only a page of this tool may send it.
    */
   async function continueFromStorage(req: Request, res: Response, next: NextFunction, body: Record<string, unknown>) {
-    if (!isSameOriginRequest(req, publicUrl) || req.get('origin') === undefined) return reject(req, res, 403, 'cross_origin_launch', { origin: req.get('origin') ?? null, fetchSite: req.get('sec-fetch-site') ?? null });
+    if (!isFromOwnPage(req, publicUrl)) return reject(req, res, 403, 'cross_origin_launch', { origin: req.get('origin') ?? null, fetchSite: req.get('sec-fetch-site') ?? null });
     const pending = await db.deleteFrom('pending_launch').where('ticket', '=', String(body.lti_storage_ticket)).returningAll().executeTakeFirst();
     if (!pending || pending.expires_at < new Date() || body.state !== pending.state || body.nonce !== pending.nonce) {
       return reject(req, res, 401, 'unknown_state', { ticketFound: Boolean(pending) });

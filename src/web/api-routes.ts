@@ -1,4 +1,4 @@
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { AwardingService } from '../credentials/awarding.js';
@@ -29,7 +29,6 @@ const REFUSAL_STATUS: Record<IssuanceRefusal['reason'], number> = {
   not_awarded: 409, award_revoked: 409, unknown_learner: 404, already_awarded: 409, already_revoked: 409,
 };
 
-const MAX_JSON = '256kb';
 
 /** JSON errors carry a stable code and a message in the user's language. */
 function fail(req: Request, res: Response, status: number, code: string, extra: Record<string, unknown> = {}) {
@@ -42,7 +41,6 @@ function fail(req: Request, res: Response, status: number, code: string, extra: 
  * platform is simply not found.
  */
 export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads }: Deps): void {
-  const json = express.json({ limit: MAX_JSON });
   const dashboard = new CourseDashboard(db, issuance);
 
   const isStaff = (res: Response) => mapRoles((res.locals.token as LtijsIdToken).platformContext.roles ?? []).staff;
@@ -75,19 +73,19 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
     res.json(await definitions.get(course, String(req.params.id)));
   }));
 
-  lti.app.post('/api/v1/credentials', json, route(true, async (req, res, course) => {
+  lti.app.post('/api/v1/credentials', route(true, async (req, res, course) => {
     const lineItems = await awarding.courseLineItems(course.contextRef);
     answerSaved(req, res, await definitions.create(course, req.body, lineItems, (res.locals.token as LtijsIdToken).user), true);
   }));
 
-  lti.app.put('/api/v1/credentials/:id', json, route(true, async (req, res, course) => {
+  lti.app.put('/api/v1/credentials/:id', route(true, async (req, res, course) => {
     await definitions.get(course, String(req.params.id));
     const lineItems = await awarding.courseLineItems(course.contextRef);
     answerSaved(req, res, await definitions.update(course, String(req.params.id), req.body, lineItems, (res.locals.token as LtijsIdToken).user), false);
   }));
 
   const copyRequest = z.object({ fromCourse: z.string().min(1), credentialId: z.string().uuid() }).strict();
-  lti.app.post('/api/v1/credentials/copy', json, route(true, async (req, res, course) => {
+  lti.app.post('/api/v1/credentials/copy', route(true, async (req, res, course) => {
     const body = copyRequest.safeParse(req.body);
     if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
     // The source is another course of the same platform, named by its LMS context id.
@@ -99,7 +97,7 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
   }));
 
   const approval = z.object({ userId: z.string().min(1).max(255), note: z.string().max(1000).optional() }).strict();
-  lti.app.post('/api/v1/credentials/:id/approvals', json, route(true, async (req, res, course) => {
+  lti.app.post('/api/v1/credentials/:id/approvals', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     const body = approval.safeParse(req.body);
     if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
@@ -121,7 +119,8 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
    */
   const progressQuery = z.object({ userId: z.string().min(1).max(255).optional() }).strict();
   lti.app.get('/api/v1/progress', route(false, async (req, res, course) => {
-    const query = progressQuery.safeParse(req.query);
+    const { ltik: _session, ...filters } = req.query;
+    const query = progressQuery.safeParse(filters);
     if (!query.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(query.error) });
     const token = res.locals.token as LtijsIdToken;
     const staff = isStaff(res);
@@ -179,11 +178,12 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
     const row = await ownIssued(req, res, course);
     if (!row) return;
     const file = await downloads.render(row, format.data, requestLanguage(req, res));
-    res.type(file.contentType).attachment(file.fileName).send(file.body);
+    // attachment() sets the type from the file name; ours must win.
+    res.attachment(file.fileName).type(file.contentType).send(file.body);
   }));
 
   const share = z.object({ enabled: z.boolean() }).strict();
-  lti.app.put('/api/v1/issued/:issuedId/share', json, route(false, async (req, res, course) => {
+  lti.app.put('/api/v1/issued/:issuedId/share', route(false, async (req, res, course) => {
     const row = await ownIssued(req, res, course);
     if (!row) return;
     if (row.user_id !== (res.locals.token as LtijsIdToken).user) return fail(req, res, 403, 'holder_only');
@@ -199,7 +199,7 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
 
   const manualAward = z.object({ userId: z.string().min(1).max(255), note: z.string().trim().min(1).max(1000) }).strict();
   const bulkAward = z.object({ userIds, note: z.string().trim().min(1).max(1000) }).strict();
-  lti.app.post('/api/v1/credentials/:id/awards', json, route(true, async (req, res, course) => {
+  lti.app.post('/api/v1/credentials/:id/awards', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     if (isBulk(req.body)) {
       const bulk = bulkAward.safeParse(req.body);
@@ -215,7 +215,7 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
 
   const revocation = z.object({ userId: z.string().min(1).max(255), reason: z.string().trim().min(1).max(1000) }).strict();
   const bulkRevocation = z.object({ userIds, reason: z.string().trim().min(1).max(1000) }).strict();
-  lti.app.post('/api/v1/credentials/:id/revocations', json, route(true, async (req, res, course) => {
+  lti.app.post('/api/v1/credentials/:id/revocations', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     if (isBulk(req.body)) {
       const bulk = bulkRevocation.safeParse(req.body);

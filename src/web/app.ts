@@ -47,6 +47,8 @@ export interface App {
 }
 
 const MAX_FORM_BYTES = '64kb';
+/** Session requests: a definition with long Japanese texts, or a bulk action for 500 learners. */
+const MAX_BODY_BYTES = '256kb';
 
 export async function createApp(config: Config, database: Database, logger: Logger): Promise<App> {
   const lti = await createLtiProvider(config, database.sequelize);
@@ -112,13 +114,15 @@ export async function createApp(config: Config, database: Database, logger: Logg
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
   // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
-  app.use(['/app', '/api/v1'], csrfGuard(config.publicUrl));
+  // Parsed here, before ltijs' own parsers with their 100 KiB default, so our limits apply.
+  app.use(['/app', '/api/v1'], express.json({ limit: MAX_BODY_BYTES }), express.urlencoded({ extended: false, limit: MAX_BODY_BYTES }), csrfGuard(config.publicUrl));
   app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
 
   app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: express.NextFunction) => {
     if (err.type === 'entity.too.large') return renderError(req, res, 413, { reason: 'too_large' });
     if (err.type === 'entity.parse.failed') return renderError(req, res, 400, { reason: 'bad_body' });
+    if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') return renderError(req, res, 415, { reason: 'unsupported_encoding' });
     logger.error({ reqId: req.id, err: { message: err.message, stack: err.stack } }, 'unhandled error');
     return renderError(req, res, 500, { reason: 'internal' });
   });

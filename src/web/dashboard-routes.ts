@@ -1,4 +1,4 @@
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { AwardingService } from '../credentials/awarding.js';
@@ -85,7 +85,6 @@ const LOG_ACTION_KEYS: Record<LogEntry['action'], string> = {
 export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
   const dashboard = new CourseDashboard(db, issuance);
   // 500 user ids of up to 255 bytes each, URL-encoded, and the reason.
-  const form = express.urlencoded({ extended: false, limit: '512kb', parameterLimit: MAX_BULK + 10 });
   const ltikOf = (res: Response) => res.locals.ltik as string;
   const withLtik = (path: string, res: Response, params: Record<string, string | number | undefined> = {}) => {
     const query = new URLSearchParams({ ltik: ltikOf(res) });
@@ -127,7 +126,7 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
   };
 
   /** Reads the whole course now, as POST /api/v1/course/sync does, and says what came of it. */
-  lti.app.post('/app/course/sync', form, handle(async (req: Request, res: Response) => {
+  lti.app.post('/app/course/sync', handle(async (req: Request, res: Response) => {
     const course = await staffCourse(req, res);
     if (!course) return;
     const outcome = await awarding.syncCourse(course.contextRef, 'course_sync');
@@ -210,8 +209,8 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       results: results.map((r) => ({ userId: r.userId, name: names.get(r.userId) ?? null, outcome: r.outcome })),
     });
   });
-  lti.app.post('/app/credentials/:id/awards', form, staffActionRoute('award'));
-  lti.app.post('/app/credentials/:id/revocations', form, staffActionRoute('revoke'));
+  lti.app.post('/app/credentials/:id/awards', staffActionRoute('award'));
+  lti.app.post('/app/credentials/:id/revocations', staffActionRoute('revoke'));
 
   /** One row per learner matching the table's filter, streamed page by page; UTF-8 with a BOM so Excel reads it. */
   const learnersCsv = handle(async (req: Request, res: Response) => {

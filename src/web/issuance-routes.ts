@@ -118,7 +118,8 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
   router.get('/credentials/:id/credential.json', handle(async (req: Request, res: Response) => {
     const row = await shared(req.params.id);
     if (!row) return renderError(req, res, 404, { reason: 'not_shared' });
-    res.type('application/vc+ld+json').attachment(`credential-${row.id}.json`).send(JSON.stringify(row.document, null, 2));
+    // attachment() sets the type from the file name; ours must win.
+    res.attachment(`credential-${row.id}.json`).type('application/vc+ld+json').send(JSON.stringify(row.document, null, 2));
   }));
 
   router.get('/credentials/:id', handle(async (req: Request, res: Response) => {
@@ -166,6 +167,11 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
       const parsed = parseCredentialText(text);
       res.json(localizeReport('report' in parsed ? parsed.report : await verify(parsed.credential), lang));
     }));
+  // Anything but POST here would fall through to the session routes and answer 401.
+  router.all('/api/v1/verify', (req: Request, res: Response) => {
+    res.set('allow', 'POST');
+    renderError(req, res, 405, { reason: 'method_not_allowed' });
+  });
 
   return router;
 }

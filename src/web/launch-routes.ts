@@ -1,5 +1,4 @@
 import type { Request, Response } from 'express';
-import express from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -79,11 +78,10 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     query.set('ltik', await expiringLtik(res.locals.ltik as string, config.ltiEncryptionKey, config.sessionMaxAgeMinutes));
     res.redirect(303, `${req.baseUrl}${req.path}?${query}`);
   };
-  const form = express.urlencoded({ extended: false, limit: '16kb' });
   const backTo = (path: string, res: Response) => `${path}?ltik=${encodeURIComponent(res.locals.ltik as string)}`;
 
   /** The learner's claim from the launch page: a page of the credential, however often it is pressed. */
-  lti.app.post('/app/credentials/:id/claim', form, handle(async (req: Request, res: Response) => {
+  lti.app.post('/app/credentials/:id/claim', handle(async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
     const course = await launchCourse(db, token);
     const id = z.string().uuid().safeParse(req.params.id);
@@ -123,7 +121,7 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     });
   }));
 
-  lti.app.post('/app/issued/:id/share', form, handle(async (req: Request, res: Response) => {
+  lti.app.post('/app/issued/:id/share', handle(async (req: Request, res: Response) => {
     const row = await holderOnly(req, res);
     if (!row) return;
     const enabled = z.enum(['true', 'false']).safeParse(req.body?.enabled);
@@ -168,7 +166,7 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     renderPage(req, res, 200, 'deep-link', { view, ltik: res.locals.ltik as string, credentials: course ? await definitions.list(course) : [] });
   }));
 
-  lti.app.post('/app/deep-link', form, handle(async (req: Request, res: Response) => {
+  lti.app.post('/app/deep-link', handle(async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
     const returnUrl = token.platformContext.deepLinkingSettings?.deep_link_return_url;
     if (token.platformContext.messageType !== 'LtiDeepLinkingRequest' || !returnUrl) return renderError(req, res, 400, { reason: 'not_deep_linking' });
