@@ -167,8 +167,8 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
       const parsed = parseCredentialText(text);
       res.json(localizeReport('report' in parsed ? parsed.report : await verify(parsed.credential), lang));
     }));
-  // Anything but POST here would fall through to the session routes and answer 401.
-  router.all('/api/v1/verify', (req: Request, res: Response) => {
+  // A GET here would fall through to the session routes and answer 401.
+  router.get('/api/v1/verify', (req: Request, res: Response) => {
     res.set('allow', 'POST');
     renderError(req, res, 405, { reason: 'method_not_allowed' });
   });

@@ -119,13 +119,13 @@ describe('cookies and state', () => {
     await target.dispose();
   });
 
-  test('a launch without the login\'s state cookie is refused (ltijs devMode is off)', async () => {
+  test('a launch without the login\'s state cookie, and without platform storage, is refused (ltijs devMode is off)', async () => {
     const login = await new LtiBrowser().startLogin(emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId });
     const form = parseAutoPostForm(await (await fetch(login.authUrl!)).text());
     const cookieless = new LtiBrowser();
     const page = await cookieless.postLaunch(form.action, form.fields.id_token!, form.fields.state!);
     expect(page.status).toBe(401);
-    expect(page.html).toContain('Your session is not valid');
+    expect(page.html).toContain('This launch could not be tied to your browser');
   });
 
   test('a target_link_uri with a query keeps the registered launch path as redirect_uri', async () => {
