@@ -48,17 +48,34 @@ export function describeReason(reason: Reason, lang: Language): string {
   return t(reason.key, params);
 }
 
+/** A node's reason as text, after its label when the author gave one. */
+function nodeText(node: NodeProgress, lang: Language): string {
+  const text = describeReason(node.reason, lang);
+  const label = node.label?.[lang] ?? Object.values(node.label ?? {}).find((l) => l !== undefined);
+  return label === undefined ? text : translator(lang)('criteria.labelled', { label, reason: text });
+}
+
 function lines(root: NodeProgress, lang: Language): string[] {
-  const t = translator(lang);
   const out: string[] = [];
   const visit = (node: NodeProgress): void => {
-    const text = describeReason(node.reason, lang);
-    const label = node.label?.[lang] ?? Object.values(node.label ?? {}).find((l) => l !== undefined);
-    out.push(label === undefined ? text : t('criteria.labelled', { label, reason: text }));
+    out.push(nodeText(node, lang));
     node.children?.forEach(visit);
   };
   visit(root);
   return out;
+}
+
+/** One criterion as pages show it: its reason, its progress, and its own criteria. */
+export interface DescribedCriterion {
+  text: string;
+  progress: number;
+  satisfied: boolean;
+  children: DescribedCriterion[];
+}
+
+/** The explanation tree with each node's reason as text in one language. */
+export function describeTree(node: NodeProgress, lang: Language): DescribedCriterion {
+  return { text: nodeText(node, lang), progress: node.progress, satisfied: node.satisfied, children: (node.children ?? []).map((c) => describeTree(c, lang)) };
 }
 
 /** The evaluation with its reasons rendered in every language, for callers that show or store text. */

@@ -1,4 +1,4 @@
-import { explain } from '../criteria/describe.js';
+import { describeTree, type DescribedCriterion } from '../criteria/describe.js';
 import type { Evaluation } from '../criteria/index.js';
 import type { RunOutcome } from '../credentials/awarding.js';
 import type { Definition } from '../credentials/definition-schema.js';
@@ -17,7 +17,8 @@ export interface LearnerCredentialView {
   issuedId: string | null;
   revokedAt: Date | null;
   percent: number;
-  reasons: string[];
+  /** Each criterion with its progress and reason, root first. */
+  criteria: DescribedCriterion | null;
 }
 
 export interface GradebookNotice {
@@ -62,7 +63,7 @@ export async function learnerCredentials(db: Db, contextRef: string, userId: str
         issuedId: c.issued_id ?? null,
         revokedAt: c.revoked_at ?? null,
         percent: Math.floor((evaluation?.progress.progress ?? 0) * 100),
-        reasons: evaluation ? explain(evaluation).reasons[lang] : [],
+        criteria: evaluation ? describeTree(evaluation.progress, lang) : null,
       };
     }),
     notice: await notice(),

@@ -6,8 +6,8 @@ import {
   CourseDashboard, LEARNER_SORTS, LEARNER_STATUSES, MAX_BULK, type LearnerQuery, type LearnerRow, type LogEntry,
 } from '../credentials/course-dashboard.js';
 import type { CourseRef } from '../credentials/definitions.js';
-import { describeReason } from '../criteria/describe.js';
-import type { Evaluation, NodeProgress } from '../criteria/index.js';
+import { describeReason, describeTree } from '../criteria/describe.js';
+import type { Evaluation } from '../criteria/index.js';
 import type { Db } from '../db/database.js';
 import type { IssuanceService } from '../issuance/issuance-service.js';
 import { mapRoles } from '../lti/roles.js';
@@ -52,26 +52,6 @@ const CREDENTIAL_ID = z.string().uuid();
 
 /** The root's reason in the reader's language: the learners table's "why". */
 const rootReason = (evaluation: Evaluation | null, lang: Language) => (evaluation ? describeReason(evaluation.progress.reason, lang) : null);
-
-interface CriterionView {
-  text: string;
-  progress: number;
-  satisfied: boolean;
-  children: CriterionView[];
-}
-
-/** The explanation tree with each node's reason as text. */
-function criterionTree(node: NodeProgress, lang: Language): CriterionView {
-  const t = translator(lang);
-  const text = describeReason(node.reason, lang);
-  const label = node.label?.[lang] ?? Object.values(node.label ?? {}).find((l) => l !== undefined);
-  return {
-    text: label === undefined ? text : t('criteria.labelled', { label, reason: text }),
-    progress: node.progress,
-    satisfied: node.satisfied,
-    children: (node.children ?? []).map((c) => criterionTree(c, lang)),
-  };
-}
 
 const LOG_ACTION_KEYS: Record<LogEntry['action'], string> = {
   'award.automatic': 'awardAutomatic', 'award.manual': 'awardManual', 'credential.issued': 'credentialIssued', 'credential.revoked': 'credentialRevoked',
@@ -183,7 +163,7 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       ltik: ltikOf(res),
       credential,
       learner,
-      criteria: evaluation ? criterionTree(evaluation.progress, requestLanguage(req, res)) : null,
+      criteria: evaluation ? describeTree(evaluation.progress, requestLanguage(req, res)) : null,
       back: withLtik(`/app/credentials/${credential.id}`, res),
     });
   }));

@@ -111,7 +111,10 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
     const { context, page, errors } = await open(learner.id);
     const item = page.locator('.credential', { hasText: credentialName });
     expect(await item.getByTestId('credential-status').textContent()).toBe(lang === 'ja' ? '授与済み' : 'Awarded');
-    expect(Number(await item.locator('progress').getAttribute('value'))).toBe(100);
+    // One bar for the credential, and one per criterion of the nested tree (all of; score; any of; score; completion).
+    expect(Number(await item.locator('progress').first().getAttribute('value'))).toBe(100);
+    expect(await item.getByTestId('learner-criteria').locator('progress').count()).toBeGreaterThanOrEqual(5);
+    expect(await item.getByTestId('criterion').first().textContent()).not.toBe('');
     await check(page, '3-learner-progress');
     await item.getByTestId('claim').click();
     await page.getByTestId('issued-name').waitFor();
