@@ -97,7 +97,11 @@ export class AwardingService {
   }
 
   /** At a learner's launch: only that learner's results (AGS user_id filter). */
-  async evaluateLearner(contextRef: string, userId: string): Promise<RunOutcome> {
+  /**
+   * One learner, at their launch. `member` is who the launch says they are (signed by the
+   * platform), kept as their roster entry until a course read brings the roster's.
+   */
+  async evaluateLearner(contextRef: string, userId: string, member?: RosterMember): Promise<RunOutcome> {
     const course = await this.courseServices(contextRef);
     const credentials = await this.courseCredentials(contextRef);
     if (!course?.lineItemsUrl || credentials.length === 0) return { ok: true, fetchedAt: new Date().toISOString(), learners: 0, qualified: 0, standings: [], newAwards: 0, requests: 0 };
@@ -106,7 +110,7 @@ export class AwardingService {
       const { snapshot, stats } = await this.client(course, 'interactive').fetchLearnerSnapshot({
         lineItemsUrl: course.lineItemsUrl, userId, heldCredentials: records.held.get(userId) ?? [], staffApprovals: records.approvals.get(userId) ?? [],
       });
-      const outcome = await this.decide(course, credentials, [snapshot], new Map(), 'launch', true);
+      const outcome = await this.decide(course, credentials, [snapshot], new Map(member ? [[userId, member]] : []), 'launch', true);
       return { ok: true, fetchedAt: snapshot.fetchedAt, ...outcome, requests: stats.requests };
     } catch (err) {
       if (err instanceof GradebookError) return this.failed(course, err);

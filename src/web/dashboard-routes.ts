@@ -131,9 +131,12 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       const dir = active && query.dir === 'asc' ? 'desc' : 'asc';
       return [column, { href: withLtik(path, res, { ...state, sort: column, dir }), ariaSort: active ? (query.dir === 'asc' ? 'ascending' : 'descending') : 'none' }];
     }));
+    // Until the course's roster is read, only learners who launched are known.
+    const rosterRead = await db.selectFrom('course_sync').select('last_success_at').where('context_ref', '=', course.contextRef).where('last_success_at', 'is not', null).executeTakeFirst();
     renderPage(req, res, 200, 'dashboard/credential', {
       ltik: ltikOf(res),
       credential,
+      rosterRead: Boolean(rosterRead),
       query,
       statuses: LEARNER_STATUSES,
       learners: rows.map((r, i) => ({ ...r, reason: rootReason(evaluations[i] ?? null, lang), href: withLtik(`${path}/learners/${encodeURIComponent(r.userId)}`, res) })),

@@ -149,7 +149,8 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
       }).onConflict((oc) => oc.columns(['issuer', 'client_id', 'deployment_id', 'context_id']).doUpdateSet(services)).returning('id').executeTakeFirstOrThrow();
       if (view.role === 'learner') {
         // Each learner launch reads that learner's results, so a verdict is never older than the visit.
-        const outcome = await awarding.evaluateLearner(contextRef, token.user);
+        const { name, given_name: givenName, family_name: familyName, email } = token.userInfo;
+        const outcome = await awarding.evaluateLearner(contextRef, token.user, { userId: token.user, name, givenName, familyName, email, roles: ctx.roles ?? [], status: 'Active' });
         credentials = { learner: await learnerCredentials(db, contextRef, token.user, outcome, requestLanguage(req, res)) };
       } else if (view.role === 'staff') {
         credentials = { staff: await staffCredentials(db, contextRef) };
