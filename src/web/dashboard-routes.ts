@@ -9,6 +9,7 @@ import type { CourseRef } from '../credentials/definitions.js';
 import { describeReason, describeTree } from '../criteria/describe.js';
 import type { Evaluation } from '../criteria/index.js';
 import type { Db } from '../db/database.js';
+import { zodErrors } from '../criteria/index.js';
 import type { IssuanceService } from '../issuance/issuance-service.js';
 import { mapRoles } from '../lti/roles.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
@@ -64,7 +65,6 @@ const LOG_ACTION_KEYS: Record<LogEntry['action'], string> = {
  */
 export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
   const dashboard = new CourseDashboard(db, issuance);
-  // 500 user ids of up to 255 bytes each, URL-encoded, and the reason.
   const ltikOf = (res: Response) => res.locals.ltik as string;
   const withLtik = (path: string, res: Response, params: Record<string, string | number | undefined> = {}) => {
     const query = new URLSearchParams({ ltik: ltikOf(res) });
@@ -101,6 +101,10 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
   };
 
   const invalidQuery = (req: Request, res: Response, error: z.ZodError, credential: { id: string; name: string }) => {
+    // The same CSV is served under /api/v1, where answers are JSON like the rest of the API.
+    if (req.originalUrl.startsWith('/api/')) {
+      return res.status(400).json({ error: 'invalid', message: translator(requestLanguage(req, res))('api.invalid'), errors: zodErrors(error) });
+    }
     const fields = [...new Set(error.issues.map((i) => String(i.path[0])))];
     renderPage(req, res, 400, 'dashboard/invalid-query', { fields, credentialName: credential.name, back: withLtik(`/app/credentials/${credential.id}`, res) });
   };
