@@ -118,9 +118,9 @@ async function verificationKey(method: string, key: string): Promise<JWTVerifyGe
 
 /**
  * True when the request comes from a page of this tool. Sec-Fetch-Site, set by the browser and out
- * of a page's reach, decides where sent (Chrome sends "Origin: null" on a same-origin form after a
- * cross-site redirect, as every launch is); else Origin, for older browsers. A client sending
- * neither is not a browser, and cannot be made to send a request by another site.
+ * of a page's reach, decides where sent (Origin can be "null" on our own forms under a strict
+ * referrer policy); else Origin, for older browsers. A client sending neither is not a browser,
+ * and cannot be made to send a request by another site.
  */
 export function isSameOriginRequest(req: Request, publicUrl: string): boolean {
   const site = req.get('sec-fetch-site');

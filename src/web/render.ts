@@ -3,6 +3,14 @@ import type { Logger } from 'pino';
 import type { LaunchRejection } from '../lti/launch-security.js';
 import { formatDateTime, formatNumber, formatPercent, pickLanguage, translator, type Language } from './i18n.js';
 
+/**
+ * Session pages carry the ltik in their URL: never hand it to another site. Not no-referrer (which
+ * ltijs' helmet sets on its responses): under it browsers send "Origin: null" on our own forms,
+ * and browsers without Sec-Fetch-Site then look cross-site to the CSRF check. renderPage sets it
+ * again on every page, after ltijs' headers.
+ */
+export const REFERRER_POLICY = 'same-origin';
+
 /** The language of a request: the launch's locale when there is a session, else the browser's. */
 export function requestLanguage(req: Request, res: Response): Language {
   const locale = (res.locals.context as { launchPresentation?: { locale?: string } } | undefined)?.launchPresentation?.locale;
@@ -12,6 +20,7 @@ export function requestLanguage(req: Request, res: Response): Language {
 export function renderPage(req: Request, res: Response, status: number, view: string, locals: Record<string, unknown>): void {
   const lang = requestLanguage(req, res);
   const t = translator(lang);
+  res.set('referrer-policy', REFERRER_POLICY);
   res.status(status).render(view, {
     lang, t, formatDate: (d: Date) => formatDateTime(d, lang), formatNumber: (n: number) => formatNumber(n, lang), formatPercent: (r: number) => formatPercent(r, lang), ...locals,
   });

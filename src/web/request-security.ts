@@ -2,9 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { SignJWT, decodeJwt } from 'jose';
 import { isSameOriginRequest } from '../lti/launch-security.js';
 import type { PlatformOrigins } from '../lti/platform-origins.js';
-import { renderError } from './render.js';
+import { REFERRER_POLICY, renderError } from './render.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 
 /** The Content-Security-Policy of every page: our own files only; framed only by registered platforms. */
 export function contentSecurityPolicy(frameOrigins: string[], formTargets: string[] = []): string {
@@ -32,9 +33,7 @@ export function securityHeaders(origins: PlatformOrigins) {
     }
     res.set({
       'content-security-policy': contentSecurityPolicy(res.locals.frameOrigins as string[]),
-      // Session pages carry the ltik in their URL: never hand it to another site. (Not no-referrer:
-      // under it browsers send "Origin: null" even on our own forms, and the CSRF check needs Origin.)
-      'referrer-policy': 'same-origin',
+      'referrer-policy': REFERRER_POLICY,
       'x-content-type-options': 'nosniff',
     });
     return next();
