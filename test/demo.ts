@@ -19,12 +19,12 @@ export interface Demo {
  * The tool on the embedded database, registered by Dynamic Registration with an emulated Moodle
  * that holds a sample course (one teacher, 30 learners, graded activities in Japanese and English).
  */
-export async function startDemo(opts: { toolPort: number; lmsPort: number; dataDir: string; logStream?: NodeJS.WritableStream; crossSite?: boolean }): Promise<Demo> {
+export async function startDemo(opts: { toolPort: number; lmsPort: number; dataDir: string; logStream?: NodeJS.WritableStream; crossSite?: boolean; env?: Record<string, string> }): Promise<Demo> {
   // The emulated LMS lives in memory, so the demo's database starts afresh each time to match it.
   rmSync(opts.dataDir, { recursive: true, force: true });
   const emulator = new LmsEmulator({ flavor: 'moodle', port: opts.lmsPort });
   await emulator.start();
-  const config = loadConfig({ ...process.env, DATABASE_URL: '', DATA_DIR: opts.dataDir, PORT: String(opts.toolPort), PUBLIC_URL: `http://${opts.crossSite ? 'localhost' : '127.0.0.1'}:${opts.toolPort}`, LTI_DYNREG_AUTO_ACTIVATE: 'true', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const config = loadConfig({ ...process.env, DATABASE_URL: '', DATA_DIR: opts.dataDir, PORT: String(opts.toolPort), PUBLIC_URL: `http://${opts.crossSite ? 'localhost' : '127.0.0.1'}:${opts.toolPort}`, LTI_DYNREG_AUTO_ACTIVATE: 'true', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...opts.env });
   const tool = await startTool(config, opts.logStream);
   const registration = await fetch(emulator.dynamicRegistrationUrl(`${config.publicUrl}/register`));
   if (!registration.ok) throw new Error(`Dynamic Registration failed with HTTP ${registration.status}`);

@@ -1,23 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startDemo, type Demo } from '../demo.js';
 import { LEARNERS, SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
+import { seriousViolations } from '../helpers/axe.js';
 import { freePort, LogCapture } from '../helpers/tool.js';
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-interface AxeViolation { id: string; impact: string | null; help: string; nodes: Array<{ target: string[] }> }
-
-/** axe-core's serious and critical findings on the page as it is now (injected over DevTools, so our CSP stays on). */
-async function seriousViolations(page: Page): Promise<Array<{ id: string; help: string; targets: string[] }>> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => (await (globalThis as unknown as { axe: { run(): Promise<{ violations: AxeViolation[] }> } }).axe.run()).violations);
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, help: v.help, targets: v.nodes.flatMap((n) => n.target) }));
-}
 
 const STORY = [
   { lang: 'ja', locale: 'ja-JP', learner: LEARNERS.find((l) => l.locale === 'ja')!, reason: '不正行為が確認されたため' },
