@@ -34,6 +34,10 @@ const envSchema = z.object({
     .describe('a five-field cron expression for the background gradebook sync, e.g. */30 * * * *, or off'),
   TOOL_NAME: z.string().min(1).max(100).default('Micro-credentials')
     .describe('the tool name shown to LMS admins, at most 100 characters'),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(60)
+    .describe('requests per minute per client address on the public verification and share pages: an integer from 1, e.g. 60'),
+  RATE_LIMIT_REGISTRATIONS_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(10)
+    .describe('Dynamic Registration attempts per minute per client address: an integer from 1, e.g. 10'),
   SESSION_MAX_AGE_MINUTES: z.coerce.number().int().min(5).max(1440).default(480)
     .describe('how long a launch stays usable before the user must open the tool again from the course: minutes between 5 and 1440, e.g. 480'),
   ADMIN_PASSWORD: z.string().min(12).optional()
@@ -53,6 +57,10 @@ export interface Config {
   /** When every course with credentials is read again in the background; undefined: never. */
   courseSyncCron: string | undefined;
   toolName: string;
+  /** Public verification and share pages: requests per minute per client address. */
+  rateLimitPerMinute: number;
+  /** Dynamic Registration attempts per minute per client address. */
+  registrationsPerMinute: number;
   /** A launch's session (its ltik) expires this long after the launch. */
   sessionMaxAgeMinutes: number;
   /** The local admin page's password; undefined: /admin is off. */
@@ -105,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       courseSyncCron: v.COURSE_SYNC_CRON === 'off' ? undefined : v.COURSE_SYNC_CRON,
       toolName: v.TOOL_NAME,
       sessionMaxAgeMinutes: v.SESSION_MAX_AGE_MINUTES,
+      rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+      registrationsPerMinute: v.RATE_LIMIT_REGISTRATIONS_PER_MINUTE,
       adminPassword: v.ADMIN_PASSWORD,
     };
   } catch (err) {

@@ -9,6 +9,7 @@ import type { Database } from '../db/database.js';
 import { cookieCheck, launchGuard, loginGuard } from '../lti/launch-security.js';
 import { PlatformOrigins } from '../lti/platform-origins.js';
 import { csrfGuard, securityHeaders } from './request-security.js';
+import { RateLimiter, rateLimited } from './rate-limit.js';
 import { PlatformService } from '../lti/platforms.js';
 import { AwardingService } from '../credentials/awarding.js';
 import { DefinitionService } from '../credentials/definitions.js';
@@ -97,6 +98,9 @@ export async function createApp(config: Config, database: Database, logger: Logg
   platforms.onChange(() => origins.forget());
   app.use(securityHeaders(origins));
   app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
+  // The pages anyone may call: verification and shared credentials, and registration attempts.
+  app.use(['/verify', '/api/v1/verify', '/credentials'], rateLimited(new RateLimiter(config.rateLimitPerMinute)));
+  app.use(LTI_ROUTES.dynamicRegistration, rateLimited(new RateLimiter(config.registrationsPerMinute)));
   app.use(publicRoutes({ config, database, platforms, logger }));
   app.use(issuanceRoutes({ db: database.db, issuers, issuance, publicUrl: config.publicUrl }));
 

@@ -36,7 +36,10 @@ export interface TestTool extends RunningTool {
 /** Starts the real tool on a free loopback port with PUBLIC_URL pointing at it. */
 export async function startTestTool(env: Record<string, string>): Promise<TestTool> {
   const port = await freePort();
-  const config = loadConfig({ LOG_LEVEL: 'info', PUBLIC_URL: `http://127.0.0.1:${port}`, ...env, PORT: String(port) });
+  // Suites verify and register far more often than people do; the rate limits have their own test.
+  const config = loadConfig({
+    LOG_LEVEL: 'info', PUBLIC_URL: `http://127.0.0.1:${port}`, RATE_LIMIT_PER_MINUTE: '1000000', RATE_LIMIT_REGISTRATIONS_PER_MINUTE: '1000000', ...env, PORT: String(port),
+  });
   const logs = new LogCapture();
   const tool = await startTool(config, logs);
   return Object.assign(tool, { logs });
