@@ -24,9 +24,10 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
   let credentialName: string;
   let verifyUrl: string;
   const a11y: Record<string, unknown[]> = {};
+  const logs = new LogCapture();
 
   beforeAll(async () => {
-    demo = await startDemo({ toolPort: await freePort(), lmsPort: await freePort(), dataDir: path.join(os.tmpdir(), `microcred-story-${lang}-${process.pid}`), logStream: new LogCapture(), crossSite: true });
+    demo = await startDemo({ toolPort: await freePort(), lmsPort: await freePort(), dataDir: path.join(os.tmpdir(), `microcred-story-${lang}-${process.pid}`), logStream: logs, crossSite: true, env: { LOG_LEVEL: 'info' } });
     browser = await launchChromium(['--test-third-party-cookie-phaseout']);
   });
   afterAll(async () => {
@@ -159,6 +160,15 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
     expect(await verification.getByTestId('verdict').getAttribute('data-verdict')).toBe('revoked');
     await verification.screenshot({ path: path.join(ARTIFACTS, `story-${lang}-4-verify-revoked.png`), fullPage: true });
     await context.close();
+  });
+
+  test('the logs of the whole story hold no ltik, id_token, key or credential proof', () => {
+    const text = logs.text();
+    expect(logs.lines.length).toBeGreaterThan(20);
+    // JWTs (ltiks, id_tokens, client assertions) start with a base64url JSON header.
+    expect(text).not.toMatch(/eyJ[\w-]{10,}\.[\w-]{10,}/);
+    expect(text).not.toContain(demo.tool.config.ltiEncryptionKey);
+    expect(text).not.toMatch(/proofValue|privateKeyMultibase|BEGIN PRIVATE KEY/);
   });
 
   test('every page of the story has no serious or critical accessibility violation (axe-core)', () => {
