@@ -61,7 +61,7 @@ describe.each(DATABASE_KINDS)('isolation across courses and platforms, on %s', (
     expect(created.status).toBe(201);
     ids.id = ((await created.json()) as { id: string }).id;
     expect((await api(teacher, 'POST', '/api/v1/course/sync')).status).toBe(200);
-    const awarded = await tool.database.db.selectFrom('award').select('user_id').where('credential_id', '=', ids.id).execute();
+    const awarded = await tool.database.db.selectFrom('award').select('user_id').where('credential_id', '=', ids.id!).execute();
     ids.userId = awarded[0]!.user_id;
     const holder = await launch(lmsA, ids.userId);
     const claimed = await api(holder, 'POST', `/api/v1/credentials/${ids.id}/claim`);
@@ -78,10 +78,10 @@ describe.each(DATABASE_KINDS)('isolation across courses and platforms, on %s', (
 
   /** What course A holds; nothing in the matrix may change it. */
   const snapshotOfA = async () => ({
-    revisions: await tool.database.db.selectFrom('credential_revision').select(['revision', 'definition']).where('credential_id', '=', ids.id).execute(),
-    awards: await tool.database.db.selectFrom('award').select(['user_id', 'revoked_at']).where('credential_id', '=', ids.id).orderBy('user_id').execute(),
-    issued: await tool.database.db.selectFrom('issued_credential').select(['id', 'revoked_at', 'share_enabled']).where('credential_id', '=', ids.id).execute(),
-    approvals: await tool.database.db.selectFrom('staff_approval').select('user_id').where('credential_id', '=', ids.id).execute(),
+    revisions: await tool.database.db.selectFrom('credential_revision').select(['revision', 'definition']).where('credential_id', '=', ids.id!).execute(),
+    awards: await tool.database.db.selectFrom('award').select(['user_id', 'revoked_at']).where('credential_id', '=', ids.id!).orderBy('user_id').execute(),
+    issued: await tool.database.db.selectFrom('issued_credential').select(['id', 'revoked_at', 'share_enabled']).where('credential_id', '=', ids.id!).execute(),
+    approvals: await tool.database.db.selectFrom('staff_approval').select('user_id').where('credential_id', '=', ids.id!).execute(),
   });
 
   /** A body each state-changing route accepts, so that only the ids decide the answer. */
