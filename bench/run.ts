@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { CriteriaBenchResult } from './criteria.js';
 import { adminQuery } from './pg-admin.js';
 import type { IssuanceBenchResult } from './issuance.js';
+import type { LaunchBenchResult } from './launches.js';
 import type { Progress, SyncBenchResult, SyncRun } from './sync.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,7 +27,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   }
   return value;
 }
-const TOTAL_BUDGET_MS = option('budget', 240, 60, 1800) * 1000;
+const TOTAL_BUDGET_MS = option('budget', 300, 60, 1800) * 1000;
 const SYNC_LEARNERS = option('learners', 10_000, 10, 50_000);
 /** `--postgres <admin url>`: the sync's tool uses a fresh database on that server (127.0.0.1 only) instead of PGlite. */
 const POSTGRES_URL = (() => {
@@ -41,10 +42,11 @@ const POSTGRES_URL = (() => {
 })();
 const CRITERIA_TIMEOUT_MS = 90_000;
 const ISSUANCE_TIMEOUT_MS = 60_000;
+const LAUNCHES_TIMEOUT_MS = 90_000;
 const ISSUANCE_CREDENTIALS = option('credentials', 400, 50, 100_000);
 const EXIT_MARGIN_MS = 5_000;
 
-const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512, issuedPerSecond: 1_000, issuedVsRaw: 0.6 };
+const TARGETS = { criteriaMs: 1_000, syncMs: 20_000, syncRssMiB: 512, issuedPerSecond: 1_000, issuedVsRaw: 0.6, launchP95Ms: 150 };
 
 /** The tool's V8 heap limit, as `npm start` (and the Dockerfile) set it: the sync's tool runs as deployed. */
 const TOOL_HEAP_MIB = (() => {
@@ -154,7 +156,7 @@ function printTable() {
 const cpus = os.cpus();
 console.log(`Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'} × ${cpus.length} cores, ${fmtMiB(os.totalmem() / 2 ** 20)} RAM, ` +
   `Node ${process.version}, ${os.type()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`Running: criteria evaluation (in memory), issuing and verifying credentials, then a ${fmtInt(SYNC_LEARNERS)}-learner course sync against the Canvas-flavoured emulator (child process). Time budget ${TOTAL_BUDGET_MS / 1000} s (--budget).`);
+console.log(`Running: criteria evaluation (in memory), issuing and verifying credentials, launches and verification under load, then a ${fmtInt(SYNC_LEARNERS)}-learner course sync against the Canvas-flavoured emulator (child process). Time budget ${TOTAL_BUDGET_MS / 1000} s (--budget).`);
 
 function alive(pid: number): boolean {
   try {
@@ -168,9 +170,11 @@ function alive(pid: number): boolean {
 let criteria: ChildOutcome<CriteriaBenchResult> | undefined;
 let issuance: ChildOutcome<IssuanceBenchResult> | undefined;
 let sync: ChildOutcome<SyncBenchResult> | undefined;
+let launches: ChildOutcome<LaunchBenchResult> | undefined;
 try {
   criteria = await runChild<CriteriaBenchResult>('criteria.ts', [], 'criteria', CRITERIA_TIMEOUT_MS, ['--expose-gc']);
   issuance = await runChild<IssuanceBenchResult>('issuance.ts', [String(ISSUANCE_CREDENTIALS)], 'issuance', ISSUANCE_TIMEOUT_MS);
+  launches = await runChild<LaunchBenchResult>('launches.ts', [], 'launches', LAUNCHES_TIMEOUT_MS);
   const syncBudget = TOTAL_BUDGET_MS - elapsed() - EXIT_MARGIN_MS;
   // The sync child plans its second run within (its budget − time to stop); we kill it at the budget.
   sync = await runChild<SyncBenchResult>('sync.ts', [String(SYNC_LEARNERS), String(Math.floor((syncBudget - 10_000) / 1000))], 'sync', syncBudget, [`--max-old-space-size=${TOOL_HEAP_MIB}`],
@@ -252,6 +256,18 @@ if (issuance.result) {
 } else {
   floor('  issued/s, full', undefined, TARGETS.issuedPerSecond, (v) => `${v}`, issuance.timedOut ? `> ${fmtMs(ISSUANCE_TIMEOUT_MS)}` : 'failed');
   if (issuance.error) info(`error: ${issuance.error.split('\n').slice(0, 3).join(' | ')}`);
+}
+
+section('4. Launches and verification under load: tool and Moodle-flavoured emulator in one process, embedded PGlite');
+if (launches.result) {
+  const l = launches.result;
+  target(`  launch p95, ${l.concurrency} at once (the tool's requests only)`, l.p95Ms, TARGETS.launchP95Ms, fmtMs);
+  info(`p50 ${fmtMs(l.p50Ms)}; ${fmtInt(l.launches)} launches in rounds of ${l.concurrency} distinct learners after a warm-up round, ${l.failures} failed${l.failureReasons.length ? ` (${l.failureReasons.join('; ')})` : ''}`);
+  info('a learner\'s launch reads their results from the LMS (AGS) before the page: the emulator shares this process, so its time is in the figure');
+  info(`verification, ${l.verify.concurrency} clients for ${l.verify.seconds} s: ${fmtInt(l.verify.requests)} requests (${l.verify.perSecond.toFixed(0)}/s), p50 ${fmtMs(l.verify.p50Ms)}, p95 ${fmtMs(l.verify.p95Ms)}, ${l.verify.errors} errors`);
+} else {
+  target('  launch p95', undefined, TARGETS.launchP95Ms, fmtMs, launches.timedOut ? `> ${fmtMs(LAUNCHES_TIMEOUT_MS)}` : 'failed');
+  if (launches.error) info(`error: ${launches.error.split('\n').slice(0, 3).join(' | ')}`);
 }
 
 console.log('');
