@@ -34,12 +34,13 @@
     return node;
   }
 
-  /** A labelled control; `key` names it across renders so focus can return to it. */
-  function labelled(labelText, control, key) {
+  /** A labelled control, with a visible hint it is described by when given; `key` names it across renders so focus can return to it. */
+  function labelled(labelText, control, key, hint) {
     const id = `cb-${++controlCount}`;
     control.id = id;
     if (key) control.dataset.key = key;
-    return el('div', { class: 'field' }, [el('label', { for: id, text: labelText }), control]);
+    if (hint) control.setAttribute('aria-describedby', `${id}-hint`);
+    return el('div', { class: 'field' }, [el('label', { for: id, text: labelText }), hint && el('p', { class: 'hint', id: `${id}-hint`, text: hint }), control]);
   }
 
   function button(text, key, onclick, extra = {}) {
@@ -137,8 +138,8 @@
     };
     const window = isObject(node.window) ? node.window : {};
     return el('div', { class: 'field-row' }, [
-      labelled(S.windowFrom, textInput(window.from, update('from'), { placeholder: '2026-04-01T00:00:00+09:00' }), `${key}:from`),
-      labelled(S.windowTo, textInput(window.to, update('to'), { placeholder: '2026-07-31T23:59:59+09:00' }), `${key}:to`),
+      labelled(S.windowFrom, textInput(window.from, update('from')), `${key}:from`, format(S.windowExample, { example: '2026-04-01T00:00:00+09:00' })),
+      labelled(S.windowTo, textInput(window.to, update('to')), `${key}:to`, format(S.windowExample, { example: '2026-07-31T23:59:59+09:00' })),
     ]);
   }
 
