@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { reportToParent } from './child-report.js';
+import { DEFINITION } from './fixture.js';
 import { connectLms } from '../test/gradebook/connect-lms.js';
 import { LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, TEACHER } from '../test/fixtures/sample-course.js';
 import { LtiBrowser, parseAutoPostForm } from '../test/helpers/lti-client.js';
@@ -90,12 +91,7 @@ async function runLaunchBench(): Promise<LaunchBenchResult> {
     // One signed credential to verify: a teacher defines one, the course is read, a learner claims.
     const teacher = new LtiBrowser();
     const teacherPage = await teacher.launch(lms.emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: lms.clientId });
-    const definition = {
-      name: 'Benchmark credential', description: 'Quizzes passed.', criteriaNarrative: 'Every quiz at 40% or more.', language: 'en', version: '1',
-      learningOutcomes: ['Compute descriptive statistics'], workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online',
-      qualityAssurance: 'Internal review', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-    };
-    const created = await teacher.fetch(`${tool.url}/api/v1/credentials`, { json: { definition, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 40 } }, bearer: teacherPage.ltik });
+    const created = await teacher.fetch(`${tool.url}/api/v1/credentials`, { json: { definition: DEFINITION, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 40 } }, bearer: teacherPage.ltik });
     const credentialId = ((await created.json()) as { id: string }).id;
     await teacher.fetch(`${tool.url}/api/v1/course/sync`, { method: 'POST', bearer: teacherPage.ltik });
     const holderId = (await tool.database.db.selectFrom('award').select('user_id').where('credential_id', '=', credentialId).executeTakeFirstOrThrow()).user_id;

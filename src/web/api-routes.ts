@@ -35,6 +35,14 @@ function fail(req: Request, res: Response, status: number, code: string, extra: 
   res.status(status).json({ error: code, message: translator(requestLanguage(req, res))(`api.${code}`, extra as Record<string, string>), ...extra });
 }
 
+/** The input as the schema reads it; otherwise a 400 naming each field is sent, and undefined. */
+function validInput<T>(schema: z.ZodType<T>, input: unknown, req: Request, res: Response): T | undefined {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  fail(req, res, 400, 'invalid', { errors: zodErrors(parsed.error) });
+  return undefined;
+}
+
 /**
  * The JSON API under /api/v1, authenticated by the launch's ltik (ltijs checks it before these
  * handlers run). Everything is scoped to the course of that launch: an id from another course or
@@ -86,24 +94,24 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
 
   const copyRequest = z.object({ fromCourse: z.string().min(1), credentialId: z.string().uuid() }).strict();
   lti.app.post('/api/v1/credentials/copy', route(true, async (req, res, course) => {
-    const body = copyRequest.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
+    const body = validInput(copyRequest, req.body, req, res);
+    if (!body) return;
     // The source is another course of the same platform, named by its LMS context id.
     const source = await db.selectFrom('lti_context').select('id')
-      .where('issuer', '=', course.issuer).where('client_id', '=', course.clientId).where('context_id', '=', body.data.fromCourse).executeTakeFirst();
+      .where('issuer', '=', course.issuer).where('client_id', '=', course.clientId).where('context_id', '=', body.fromCourse).executeTakeFirst();
     if (!source) return fail(req, res, 404, 'not_found');
     const lineItems = await awarding.courseLineItems(course.contextRef);
-    answerSaved(req, res, await definitions.copy({ ...course, contextRef: source.id }, body.data.credentialId, course, lineItems, (res.locals.token as LtijsIdToken).user), true);
+    answerSaved(req, res, await definitions.copy({ ...course, contextRef: source.id }, body.credentialId, course, lineItems, (res.locals.token as LtijsIdToken).user), true);
   }));
 
   const approval = z.object({ userId: z.string().min(1).max(255), note: z.string().max(1000).optional() }).strict();
   lti.app.post('/api/v1/credentials/:id/approvals', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
-    const body = approval.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
-    await db.insertInto('staff_approval').values({ credential_id: credential.id, user_id: body.data.userId, approved_by: (res.locals.token as LtijsIdToken).user, note: body.data.note ?? null })
+    const body = validInput(approval, req.body, req, res);
+    if (!body) return;
+    await db.insertInto('staff_approval').values({ credential_id: credential.id, user_id: body.userId, approved_by: (res.locals.token as LtijsIdToken).user, note: body.note ?? null })
       .onConflict((oc) => oc.columns(['credential_id', 'user_id']).doNothing()).execute();
-    res.status(201).json({ credentialId: credential.id, userId: body.data.userId });
+    res.status(201).json({ credentialId: credential.id, userId: body.userId });
   }));
 
   /** On instructor demand: read the whole course now and decide. */
@@ -120,12 +128,12 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
   const progressQuery = z.object({ userId: z.string().min(1).max(255).optional() }).strict();
   lti.app.get('/api/v1/progress', route(false, async (req, res, course) => {
     const { ltik: _session, ...filters } = req.query;
-    const query = progressQuery.safeParse(filters);
-    if (!query.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(query.error) });
+    const query = validInput(progressQuery, filters, req, res);
+    if (!query) return;
     const token = res.locals.token as LtijsIdToken;
     const staff = isStaff(res);
-    if (!staff && query.data.userId !== undefined && query.data.userId !== token.user) return fail(req, res, 403, 'staff_only');
-    const userId = staff ? query.data.userId : token.user;
+    if (!staff && query.userId !== undefined && query.userId !== token.user) return fail(req, res, 403, 'staff_only');
+    const userId = staff ? query.userId : token.user;
     const credentialIds = (await db.selectFrom('credential').select('id').where('context_ref', '=', course.contextRef).execute()).map((c) => c.id);
     const decisions = await latestDecisions(db, credentialIds, userId);
     const evaluations = userId === undefined ? [] : await explainDecisions(db, course.contextRef, decisions);
@@ -187,10 +195,10 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
     const row = await ownIssued(req, res, course);
     if (!row) return;
     if (row.user_id !== (res.locals.token as LtijsIdToken).user) return fail(req, res, 403, 'holder_only');
-    const body = share.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
-    await issuance.setShared(row.id, body.data.enabled, row.user_id);
-    res.json({ id: row.id, shared: body.data.enabled });
+    const body = validInput(share, req.body, req, res);
+    if (!body) return;
+    await issuance.setShared(row.id, body.enabled, row.user_id);
+    res.json({ id: row.id, shared: body.enabled });
   }));
 
   /** A bulk request names `userIds`; each learner gets their own outcome, and each is written whole or not at all. */
@@ -202,15 +210,15 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
   lti.app.post('/api/v1/credentials/:id/awards', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     if (isBulk(req.body)) {
-      const bulk = bulkAward.safeParse(req.body);
-      if (!bulk.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(bulk.error) });
-      const results = await dashboard.award(course, credential.id, bulk.data.userIds, (res.locals.token as LtijsIdToken).user, bulk.data.note);
+      const bulk = validInput(bulkAward, req.body, req, res);
+      if (!bulk) return;
+      const results = await dashboard.award(course, credential.id, bulk.userIds, (res.locals.token as LtijsIdToken).user, bulk.note);
       return res.json({ credentialId: credential.id, results });
     }
-    const body = manualAward.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
-    const { revision } = await issuance.awardManually(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.note);
-    res.status(201).json({ credentialId: credential.id, revision, userId: body.data.userId });
+    const body = validInput(manualAward, req.body, req, res);
+    if (!body) return;
+    const { revision } = await issuance.awardManually(course, credential.id, body.userId, (res.locals.token as LtijsIdToken).user, body.note);
+    res.status(201).json({ credentialId: credential.id, revision, userId: body.userId });
   }));
 
   const revocation = z.object({ userId: z.string().min(1).max(255), reason: z.string().trim().min(1).max(1000) }).strict();
@@ -218,14 +226,14 @@ export function apiRoutes({ lti, db, definitions, awarding, issuance, downloads 
   lti.app.post('/api/v1/credentials/:id/revocations', route(true, async (req, res, course) => {
     const credential = await definitions.get(course, String(req.params.id));
     if (isBulk(req.body)) {
-      const bulk = bulkRevocation.safeParse(req.body);
-      if (!bulk.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(bulk.error) });
-      const results = await dashboard.revoke(course, credential.id, bulk.data.userIds, (res.locals.token as LtijsIdToken).user, bulk.data.reason);
+      const bulk = validInput(bulkRevocation, req.body, req, res);
+      if (!bulk) return;
+      const results = await dashboard.revoke(course, credential.id, bulk.userIds, (res.locals.token as LtijsIdToken).user, bulk.reason);
       return res.json({ credentialId: credential.id, results });
     }
-    const body = revocation.safeParse(req.body);
-    if (!body.success) return fail(req, res, 400, 'invalid', { errors: zodErrors(body.error) });
-    const outcome = await issuance.revoke(course, credential.id, body.data.userId, (res.locals.token as LtijsIdToken).user, body.data.reason);
-    res.json({ credentialId: credential.id, userId: body.data.userId, revokedCredential: outcome.revokedCredential });
+    const body = validInput(revocation, req.body, req, res);
+    if (!body) return;
+    const outcome = await issuance.revoke(course, credential.id, body.userId, (res.locals.token as LtijsIdToken).user, body.reason);
+    res.json({ credentialId: credential.id, userId: body.userId, revokedCredential: outcome.revokedCredential });
   }));
 }

@@ -11,12 +11,11 @@ import type { Evaluation } from '../criteria/index.js';
 import type { Db } from '../db/database.js';
 import { zodErrors } from '../criteria/index.js';
 import type { IssuanceService } from '../issuance/issuance-service.js';
-import { mapRoles } from '../lti/roles.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
 import { csvLine } from './csv.js';
 import { translator, type Language } from './i18n.js';
-import { launchCourse } from './launch-course.js';
+import { sessionUrl, staffCourse } from './launch-course.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
 
 interface Deps {
@@ -66,30 +65,10 @@ const LOG_ACTION_KEYS: Record<LogEntry['action'], string> = {
 export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
   const dashboard = new CourseDashboard(db, issuance);
   const ltikOf = (res: Response) => res.locals.ltik as string;
-  const withLtik = (path: string, res: Response, params: Record<string, string | number | undefined> = {}) => {
-    const query = new URLSearchParams({ ltik: ltikOf(res) });
-    for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, String(v));
-    return `${path}?${query}`;
-  };
-
-  /** The launch's course when the user is its staff; otherwise the 403 page, and undefined. */
-  const staffCourse = async (req: Request, res: Response): Promise<CourseRef | undefined> => {
-    const token = res.locals.token as LtijsIdToken;
-    const course = await launchCourse(db, token);
-    if (!course) {
-      renderError(req, res, 404, { reason: 'not_found' });
-      return undefined;
-    }
-    if (!mapRoles(token.platformContext.roles ?? []).staff) {
-      renderError(req, res, 403, { reason: 'staff_only' });
-      return undefined;
-    }
-    return course;
-  };
 
   /** The course and the credential named in the path, for staff; otherwise the 403 or 404 page, and undefined. */
   const staffCredential = async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     if (!course) return undefined;
     const id = CREDENTIAL_ID.safeParse(req.params.id);
     const credential = id.success ? await dashboard.credential(course, id.data) : undefined;
@@ -106,15 +85,15 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       return res.status(400).json({ error: 'invalid', message: translator(requestLanguage(req, res))('api.invalid'), errors: zodErrors(error) });
     }
     const fields = [...new Set(error.issues.map((i) => String(i.path[0])))];
-    renderPage(req, res, 400, 'dashboard/invalid-query', { fields, credentialName: credential.name, back: withLtik(`/app/credentials/${credential.id}`, res) });
+    renderPage(req, res, 400, 'dashboard/invalid-query', { fields, credentialName: credential.name, back: sessionUrl(`/app/credentials/${credential.id}`, res) });
   };
 
   /** Reads the whole course now, as POST /api/v1/course/sync does, and says what came of it. */
   lti.app.post('/app/course/sync', handle(async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     if (!course) return;
     const outcome = await awarding.syncCourse(course.contextRef, 'course_sync');
-    renderPage(req, res, outcome.ok ? 200 : 503, 'dashboard/synced', { outcome, back: withLtik(LTI_ROUTES.launch, res) });
+    renderPage(req, res, outcome.ok ? 200 : 503, 'dashboard/synced', { outcome, back: sessionUrl(LTI_ROUTES.launch, res) });
   }));
 
   lti.app.get('/app/credentials/:id', handle(async (req: Request, res: Response) => {
@@ -133,7 +112,7 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
     const sortLinks = Object.fromEntries(LEARNER_SORTS.map((column) => {
       const active = query.sort === column;
       const dir = active && query.dir === 'asc' ? 'desc' : 'asc';
-      return [column, { href: withLtik(path, res, { ...state, sort: column, dir }), ariaSort: active ? (query.dir === 'asc' ? 'ascending' : 'descending') : 'none' }];
+      return [column, { href: sessionUrl(path, res, { ...state, sort: column, dir }), ariaSort: active ? (query.dir === 'asc' ? 'ascending' : 'descending') : 'none' }];
     }));
     // Until the course's roster is read, only learners who launched are known.
     const rosterRead = await db.selectFrom('course_sync').select('last_success_at').where('context_ref', '=', course.contextRef).where('last_success_at', 'is not', null).executeTakeFirst();
@@ -143,18 +122,18 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       rosterRead: Boolean(rosterRead),
       query,
       statuses: LEARNER_STATUSES,
-      learners: rows.map((r, i) => ({ ...r, reason: rootReason(evaluations[i] ?? null, lang), href: withLtik(`${path}/learners/${encodeURIComponent(r.userId)}`, res) })),
+      learners: rows.map((r, i) => ({ ...r, reason: rootReason(evaluations[i] ?? null, lang), href: sessionUrl(`${path}/learners/${encodeURIComponent(r.userId)}`, res) })),
       total,
       page,
       pages,
       from: rows.length ? (page - 1) * PAGE_SIZE + 1 : 0,
       to: (page - 1) * PAGE_SIZE + rows.length,
       sortLinks,
-      previous: page > 1 ? withLtik(path, res, { ...state, page: page - 1 }) : null,
-      next: page < pages ? withLtik(path, res, { ...state, page: page + 1 }) : null,
-      csvHref: withLtik(`${path}/learners.csv`, res, state),
-      logHref: withLtik(`${path}/log`, res),
-      back: withLtik(LTI_ROUTES.launch, res),
+      previous: page > 1 ? sessionUrl(path, res, { ...state, page: page - 1 }) : null,
+      next: page < pages ? sessionUrl(path, res, { ...state, page: page + 1 }) : null,
+      csvHref: sessionUrl(`${path}/learners.csv`, res, state),
+      logHref: sessionUrl(`${path}/log`, res),
+      back: sessionUrl(LTI_ROUTES.launch, res),
     });
   }));
 
@@ -171,7 +150,7 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       credential,
       learner,
       criteria: evaluation ? describeTree(evaluation.progress, requestLanguage(req, res)) : null,
-      back: withLtik(`/app/credentials/${credential.id}`, res),
+      back: sessionUrl(`/app/credentials/${credential.id}`, res),
     });
   }));
 
@@ -180,7 +159,7 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
     if (!found) return;
     const { course, credential } = found;
     const body = staffAction.safeParse({ userIds: req.body?.['userIds[]'], reason: req.body?.reason });
-    const back = withLtik(`/app/credentials/${credential.id}`, res);
+    const back = sessionUrl(`/app/credentials/${credential.id}`, res);
     const submitted = { userIds: [req.body?.['userIds[]'] ?? []].flat().map(String).slice(0, MAX_BULK), reason: String(req.body?.reason ?? '') };
     if (!body.success) {
       const errors = Object.fromEntries(body.error.issues.map((i) => [String(i.path[0]), `dashboard.action.errors.${String(i.path[0])}`]));
@@ -246,9 +225,9 @@ export function dashboardRoutes({ lti, db, awarding, issuance }: Deps): void {
       pages,
       from: entries.length ? (page - 1) * PAGE_SIZE + 1 : 0,
       to: (page - 1) * PAGE_SIZE + entries.length,
-      previous: page > 1 ? withLtik(path, res, { page: page - 1 }) : null,
-      next: page < pages ? withLtik(path, res, { page: page + 1 }) : null,
-      back: withLtik(`/app/credentials/${credential.id}`, res),
+      previous: page > 1 ? sessionUrl(path, res, { page: page - 1 }) : null,
+      next: page < pages ? sessionUrl(path, res, { page: page + 1 }) : null,
+      back: sessionUrl(`/app/credentials/${credential.id}`, res),
     });
   }));
 }

@@ -7,14 +7,14 @@ import { CredentialNotFoundError, type CourseRef, type CredentialView, type Defi
 import type { Db } from '../db/database.js';
 import { GradebookError } from '../gradebook/errors.js';
 import type { GradebookLineItem } from '../gradebook/types.js';
-import { mapRoles } from '../lti/roles.js';
 import { handle } from './async-handler.js';
 import {
   ALIGNMENT_FIELDS, alignmentRows, formValuesFromDefinition, formValuesFromPost, newFormValues, postedForm, shownErrors, submissionFromForm,
   type FormValues, type ShownError,
 } from './credential-form.js';
 import { translator } from './i18n.js';
-import { launchCourse } from './launch-course.js';
+import { sessionUrl, staffCourse } from './launch-course.js';
+import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
 
 interface Deps {
@@ -22,11 +22,6 @@ interface Deps {
   db: Db;
   definitions: DefinitionService;
   awarding: AwardingService;
-}
-
-/** Where staff land after saving a credential: the course page of their launch. */
-export function staffHomeUrl(ltik: string): string {
-  return `/lti/launch?ltik=${encodeURIComponent(ltik)}`;
 }
 
 const credentialId = z.string().uuid();
@@ -47,21 +42,6 @@ async function readLineItems(awarding: AwardingService, course: CourseRef): Prom
  * scoped to the launch's course.
  */
 export function editorRoutes({ lti, db, definitions, awarding }: Deps): void {
-  /** The course and the staff check every editor route starts with; undefined once an error page is sent. */
-  const staffCourse = async (req: Request, res: Response): Promise<CourseRef | undefined> => {
-    const token = res.locals.token as LtijsIdToken;
-    const course = await launchCourse(db, token);
-    if (!course) {
-      renderError(req, res, 404, { reason: 'not_found' });
-      return undefined;
-    }
-    if (!mapRoles(token.platformContext.roles ?? []).staff) {
-      renderError(req, res, 403, { reason: 'staff_only' });
-      return undefined;
-    }
-    return course;
-  };
-
   /** The credential being edited, or a 404 page for an id that is not one of this course's. */
   const existing = async (req: Request, res: Response, course: CourseRef): Promise<CredentialView | undefined> => {
     const id = credentialId.safeParse(req.params.id);
@@ -85,7 +65,7 @@ export function editorRoutes({ lti, db, definitions, awarding }: Deps): void {
       ltik,
       credential: page.credential && { id: page.credential.id, name: page.credential.definition.name, revision: page.credential.revision },
       action: page.credential ? `/app/credentials/${page.credential.id}` : '/app/credentials',
-      homeUrl: staffHomeUrl(ltik),
+      homeUrl: sessionUrl(LTI_ROUTES.launch, res),
       values: page.values,
       alignmentRows: alignmentRows(page.values),
       alignmentFields: ALIGNMENT_FIELDS,
@@ -118,19 +98,19 @@ export function editorRoutes({ lti, db, definitions, awarding }: Deps): void {
       ? await definitions.update(course, credential.id, submission.input, lineItems, actor)
       : await definitions.create(course, submission.input, lineItems, actor);
     // A textarea that is not JSON never saves: the service saw null criteria and refused them.
-    if (saved.ok) return res.redirect(303, staffHomeUrl(res.locals.ltik as string));
+    if (saved.ok) return res.redirect(303, sessionUrl(LTI_ROUTES.launch, res));
     return showForm(req, res, 400, { course, credential, values, lineItems, errors: shownErrors(saved.errors, submission, t) });
   };
 
   lti.app.get('/app/credentials/new', handle(async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     if (!course) return;
     const lineItems = await readLineItems(awarding, course);
     await showForm(req, res, 200, { course, credential: null, values: newFormValues(requestLanguage(req, res), lineItems?.[0]?.id), lineItems, errors: [] });
   }));
 
   lti.app.get('/app/credentials/:id/edit', handle(async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     const credential = course && (await existing(req, res, course));
     if (!course || !credential) return;
     const lineItems = await readLineItems(awarding, course);
@@ -138,12 +118,12 @@ export function editorRoutes({ lti, db, definitions, awarding }: Deps): void {
   }));
 
   lti.app.post('/app/credentials', handle(async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     if (course) await save(req, res, course, null);
   }));
 
   lti.app.post('/app/credentials/:id', handle(async (req: Request, res: Response) => {
-    const course = await staffCourse(req, res);
+    const course = await staffCourse(db, req, res);
     const credential = course && (await existing(req, res, course));
     if (course && credential) await save(req, res, course, credential);
   }));

@@ -16,7 +16,7 @@ import { translator } from './i18n.js';
 import { handle } from './async-handler.js';
 import { IssuanceRefusal, type IssuanceService } from '../issuance/issuance-service.js';
 import { verificationPageUrl } from './credential-downloads.js';
-import { launchCourse } from './launch-course.js';
+import { launchCourse, sessionUrl } from './launch-course.js';
 
 interface Deps {
   lti: LtijsProvider;
@@ -78,7 +78,6 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     query.set('ltik', await expiringLtik(res.locals.ltik as string, config.ltiEncryptionKey, config.sessionMaxAgeMinutes));
     res.redirect(303, `${req.baseUrl}${req.path}?${query}`);
   };
-  const backTo = (path: string, res: Response) => `${path}?ltik=${encodeURIComponent(res.locals.ltik as string)}`;
 
   /** The learner's claim from the launch page: a page of the credential, however often it is pressed. */
   lti.app.post('/app/credentials/:id/claim', handle(async (req: Request, res: Response) => {
@@ -88,7 +87,7 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     if (!course || !id.success) return renderError(req, res, 404, { reason: 'not_found' });
     try {
       const { issued } = await issuance.claim(course, id.data, token.user, { name: token.userInfo.name, email: token.userInfo.email });
-      res.redirect(303, backTo(`/app/issued/${issued.id}`, res));
+      res.redirect(303, sessionUrl(`/app/issued/${issued.id}`, res));
     } catch (err) {
       if (err instanceof IssuanceRefusal) return renderError(req, res, 409, { reason: `claim.${err.reason}` });
       throw err;
@@ -127,7 +126,7 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     const enabled = z.enum(['true', 'false']).safeParse(req.body?.enabled);
     if (!enabled.success) return renderError(req, res, 400, { reason: 'bad_choice' });
     await issuance.setShared(row.id, enabled.data === 'true', row.user_id);
-    res.redirect(303, backTo(`/app/issued/${row.id}`, res));
+    res.redirect(303, sessionUrl(`/app/issued/${row.id}`, res));
   }));
 
   lti.onConnect(handle(async (token: LtijsIdToken, req: Request, res: Response) => {

@@ -4,6 +4,7 @@ import type { Browser } from 'playwright-core';
 import { startDemo, type Demo } from '../demo.js';
 import { ACTIVITIES } from '../fixtures/sample-course.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
+import { fillCredentialForm } from '../helpers/credential-form.js';
 import { freePort, LogCapture } from '../helpers/tool.js';
 
 describe('the criteria builder in a real browser', () => {
@@ -31,17 +32,10 @@ describe('the criteria builder in a real browser', () => {
     const lineItems = (JSON.parse((await page.locator('#criteria-builder-data').textContent())!) as { lineItems: Array<{ id: string }> }).lineItems;
     const [quiz1, , essay] = lineItems;
 
-    await page.fill('#f-name', 'データ活用 / Using data');
-    await page.fill('#f-description', 'データを活用できることを証明します。');
-    await page.fill('#f-criteriaNarrative', '小テスト70%以上、かつレポートまたは完了。');
-    await page.fill('#f-learningOutcomes', 'データを可視化できる');
-    await page.fill('#f-workloadHours', '8');
-    await page.selectOption('#f-eqfLevel', '4');
-    await page.check('input[name="assessmentTypes"][value="assignment"]');
-    await page.selectOption('#f-participation', 'online');
-    await page.fill('#f-qualityAssurance', 'Internal review');
-    await page.fill('#f-awardingBodyName', 'Example University');
-    await page.fill('#f-awardingCountry', 'JP');
+    await fillCredentialForm(page, {
+      name: 'データ活用 / Using data', description: 'データを活用できることを証明します。', criteriaNarrative: '小テスト70%以上、かつレポートまたは完了。',
+      learningOutcome: 'データを可視化できる', assessmentType: 'assignment', qualityAssurance: 'Internal review',
+    });
 
     // The new page starts with "all of" and a score on the first column; the JSON is tucked away.
     expect(await page.locator('#criteria-json').getAttribute('open')).toBeNull();

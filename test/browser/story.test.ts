@@ -6,6 +6,7 @@ import { startDemo, type Demo } from '../demo.js';
 import { LEARNERS, SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
 import { ARTIFACTS, launchChromium } from '../helpers/browser.js';
 import { seriousViolations } from '../helpers/axe.js';
+import { fillCredentialForm } from '../helpers/credential-form.js';
 import { freePort, LogCapture } from '../helpers/tool.js';
 
 const STORY = [
@@ -59,17 +60,12 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
     const lineItems = (JSON.parse((await page.locator('#criteria-builder-data').textContent())!) as { lineItems: Array<{ id: string; label: string }> }).lineItems;
     const [quiz1, , essay] = lineItems;
     credentialName = lang === 'ja' ? 'データ活用の基礎' : 'Foundations of data use';
-    await page.fill('#f-name', credentialName);
-    await page.fill('#f-description', lang === 'ja' ? '小テストとレポートでデータ活用の基礎を確認しました。' : 'Shows the basics of using data, assessed by a quiz and an essay.');
-    await page.fill('#f-criteriaNarrative', lang === 'ja' ? '小テスト1で70%以上、かつレポート60%以上または小テスト1の完了。' : 'Quiz 1 at 70% or more, and the essay at 60% or more or Quiz 1 completed.');
-    await page.fill('#f-learningOutcomes', lang === 'ja' ? 'データを可視化できる' : 'Visualise data');
-    await page.fill('#f-workloadHours', '8');
-    await page.selectOption('#f-eqfLevel', '4');
-    await page.check('input[name="assessmentTypes"][value="test"]');
-    await page.selectOption('#f-participation', 'online');
-    await page.fill('#f-qualityAssurance', 'Faculty curriculum committee');
-    await page.fill('#f-awardingBodyName', 'Example University');
-    await page.fill('#f-awardingCountry', 'JP');
+    await fillCredentialForm(page, {
+      name: credentialName,
+      description: lang === 'ja' ? '小テストとレポートでデータ活用の基礎を確認しました。' : 'Shows the basics of using data, assessed by a quiz and an essay.',
+      criteriaNarrative: lang === 'ja' ? '小テスト1で70%以上、かつレポート60%以上または小テスト1の完了。' : 'Quiz 1 at 70% or more, and the essay at 60% or more or Quiz 1 completed.',
+      learningOutcome: lang === 'ja' ? 'データを可視化できる' : 'Visualise data', assessmentType: 'test', qualityAssurance: 'Faculty curriculum committee',
+    });
     await page.locator('#criteria-json summary').click();
     const criteria = {
       type: 'allOf',
