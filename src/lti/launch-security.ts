@@ -222,8 +222,9 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
     }
     const claimsForLog = { iss: unverified.iss, aud: unverified.aud };
     if (!login || login.expires_at < new Date()) return reject(req, res, 401, 'unknown_state', claimsForLog);
-    const payload = await verifiedClaims(req, res, body.id_token, unverified, login, claimsForLog);
-    if (!payload) return;
+    const verified = await verifiedClaims(req, res, body.id_token, unverified, login, claimsForLog);
+    if (!verified) return;
+    const { payload, platform } = verified;
     await origins.recordLaunch(login.issuer, login.client_id, payload);
     if (cookies[`state${state}`] === login.issuer) return next();
     if (!login.storage_target) return reject(req, res, 401, 'state_unbound', claimsForLog);
@@ -233,15 +234,13 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
     await db.insertInto('pending_launch').values({
       ticket, state, nonce: login.nonce, issuer: login.issuer, id_token: body.id_token, expires_at: new Date(Date.now() + STORAGE_CHECK_TTL_MS),
     }).execute();
-    const platform = await lti.getPlatform(login.issuer, login.client_id);
-    const authEndpoint = platform ? await platform.platformAuthEndpoint() : login.issuer;
     present(req, res, 200, 'lti-storage-check', {
-      check: { ticket, state, nonce: login.nonce, storageTarget: login.storage_target, platformOrigin: new URL(authEndpoint).origin, action: LTI_ROUTES.launch },
+      check: { ticket, state, nonce: login.nonce, storageTarget: login.storage_target, platformOrigin: new URL(await platform.platformAuthEndpoint()).origin, action: LTI_ROUTES.launch },
     });
   };
 
   /** Checks signature, issuer, audience, times, nonce, claims and deployment; answers the rejection itself. */
-  async function verifiedClaims(req: Request, res: Response, idToken: string, unverified: JWTPayload, login: { issuer: string; client_id: string; nonce: string }, claimsForLog: Record<string, unknown>): Promise<JWTPayload | undefined> {
+  async function verifiedClaims(req: Request, res: Response, idToken: string, unverified: JWTPayload, login: { issuer: string; client_id: string; nonce: string }, claimsForLog: Record<string, unknown>) {
     if (unverified.iss !== login.issuer) return void reject(req, res, 401, 'wrong_issuer', claimsForLog);
     const audiences = Array.isArray(unverified.aud) ? unverified.aud : [unverified.aud];
     if (!audiences.includes(login.client_id) || (audiences.length > 1 && unverified.azp !== login.client_id)) {
@@ -277,7 +276,7 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
     if (!(await platforms.isDeploymentKnown(login.issuer, login.client_id, deploymentId))) {
       return void reject(req, res, 403, 'unknown_deployment', { ...claimsForLog, deploymentId });
     }
-    return payload;
+    return { payload, platform };
   }
 
   /**

@@ -1,4 +1,5 @@
 import express, { Router, type Express, type NextFunction, type Request, type Response } from 'express';
+import { isSameOriginRequest } from '../lti/launch-security.js';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -230,22 +231,19 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
   return router;
 }
 
-/** A state-changing request must come from the tool's own pages: an Origin, when sent, is PUBLIC_URL's. */
+/** A state-changing request must come from the tool's own pages (the check csrfGuard makes for /app). */
 function sameOrigin(publicUrl: string) {
-  const origin = new URL(publicUrl).origin;
   return (req: Request, res: Response, next: NextFunction) => {
-    const given = req.get('origin');
-    if (req.method === 'POST' && given !== undefined && given !== origin) return adminError(req, res, 403, 'foreignOrigin');
+    if (req.method === 'POST' && !isSameOriginRequest(req, publicUrl)) return adminError(req, res, 403, 'foreignOrigin');
     next();
   };
 }
 
 export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }: Deps): void {
   const screens = adminScreens({ db, platforms, issuers });
-  const checkOrigin = sameOrigin(config.publicUrl);
 
-  // Through an LTI launch: ltijs has checked the ltik; the role must be an administrator's.
-  lti.app.use('/app/admin', checkOrigin, (req: Request, res: Response, next: NextFunction) => {
+  // Through an LTI launch: ltijs has checked the ltik, csrfGuard the origin; the role must be an administrator's.
+  lti.app.use('/app/admin', (req: Request, res: Response, next: NextFunction) => {
     const token = res.locals.token as LtijsIdToken;
     if (primaryRole(mapRoles(token.platformContext.roles ?? [])) !== 'admin') return adminError(req, res, 403, 'adminOnly');
     res.locals.adminAccess = { kind: 'lti', actor: ltiActor(token.iss, token.clientId, token.user), issuer: token.iss, clientId: token.clientId, ltik: res.locals.ltik as string } satisfies AdminAccess;
@@ -266,7 +264,7 @@ export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }
   const address = (req: Request) => req.ip ?? 'unknown';
   const retryMinutes = (ms: number) => String(Math.ceil(ms / 60_000));
 
-  local.use(checkOrigin);
+  local.use(sameOrigin(config.publicUrl));
   local.get('/login', (req, res) => renderPage(req, res, 200, 'admin/login', { failed: false }));
   local.post('/login', form, handle(async (req: Request, res: Response) => {
     const wait = throttle.waitFor(address(req));
