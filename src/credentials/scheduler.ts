@@ -35,8 +35,17 @@ export class SyncScheduler {
       for (const { id } of courses) await boss.send(SYNC_QUEUE, { contextRef: id }, { singletonKey: id });
       logger.info({ courses: courses.length }, 'course syncs queued');
     });
-    await boss.work<{ contextRef: string }>(SYNC_QUEUE, { batchSize: 1 }, async ([job]) => {
-      const outcome = await awarding.syncCourse(job!.data.contextRef, 'scheduled');
+    await boss.work<{ contextRef: string }>(SYNC_QUEUE, { batchSize: 1, includeMetadata: true }, async ([job]) => {
+      const { contextRef } = job!.data;
+      // A sync that succeeded after this job was queued (another sweep's, or a manual one) already
+      // read what this one would: a second sweep while the first sync runs reads nothing again.
+      const fresher = await database.db.selectFrom('course_sync').select('last_success_at')
+        .where('context_ref', '=', contextRef).where('last_success_at', '>', job!.createdOn).executeTakeFirst();
+      if (fresher) {
+        logger.info({ contextRef }, 'course sync skipped: read since it was queued');
+        return;
+      }
+      const outcome = await awarding.syncCourse(contextRef, 'scheduled');
       // Failing the job hands the retry to pg-boss' backoff.
       if (!outcome.ok) throw new Error(`gradebook unavailable (${outcome.error})`);
     });
