@@ -69,10 +69,10 @@ export class AwardingService {
     private readonly retryDelayMs = 5 * 60_000,
   ) {}
 
-  private afterRun: ((contextRef: string) => Promise<unknown>) | undefined;
+  private afterRun: ((contextRef: string) => void) | undefined;
 
-  /** Work to do after each successful run of a course, such as issuing what definitions issue automatically. */
-  onRunCompleted(listener: (contextRef: string) => Promise<unknown>): void {
+  /** Told after each successful run of a course, e.g. to issue in the background what definitions issue automatically. */
+  onRunCompleted(listener: (contextRef: string) => void): void {
     this.afterRun = listener;
   }
 
@@ -303,7 +303,7 @@ export class AwardingService {
       newAwards += awardedNow;
     }
     await this.writeBack(course, credentials);
-    await this.afterRun?.(course.contextRef).catch((err: Error) => this.logger.warn({ contextRef: course.contextRef, err: err.message }, 'work after an awarding run failed; it is retried on the next run'));
+    this.afterRun?.(course.contextRef);
     return { learners: snapshots.length, qualified, standings, newAwards };
   }
 

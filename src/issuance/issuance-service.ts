@@ -147,26 +147,6 @@ export class IssuanceService {
     return inserted ?? (await this.issuedFor(credentialId, revision, userId))!;
   }
 
-  /**
-   * Issues every live, unclaimed award of the course's credentials whose definition says
-   * autoIssue; what fails now is issued on a later run.
-   */
-  async issueAutomatic(contextRef: string): Promise<number> {
-    const pending = await this.db.selectFrom('award as a')
-      .innerJoin('credential as c', 'c.id', 'a.credential_id')
-      .innerJoin('lti_context as x', 'x.id', 'c.context_ref')
-      .innerJoin('credential_revision as r', (j) => j.onRef('r.credential_id', '=', 'a.credential_id').onRef('r.revision', '=', 'a.revision'))
-      .leftJoin('issued_credential as i', (j) => j.onRef('i.credential_id', '=', 'a.credential_id').onRef('i.revision', '=', 'a.revision').onRef('i.user_id', '=', 'a.user_id'))
-      .select(['a.credential_id', 'a.user_id', 'x.issuer', 'x.client_id'])
-      .where('c.context_ref', '=', contextRef).where('a.revoked_at', 'is', null).where('i.id', 'is', null)
-      .where(sql<boolean>`(r.definition->>'autoIssue')::boolean`)
-      .execute();
-    for (const award of pending) {
-      await this.claim({ contextRef, issuer: award.issuer, clientId: award.client_id }, award.credential_id, award.user_id, {});
-    }
-    return pending.length;
-  }
-
   /** A staff award of the credential's current revision to a learner of the course, with a note. */
   async awardManually(course: CourseRef, credentialId: string, userId: string, actor: string, note: string): Promise<{ revision: number }> {
     const credential = await this.db.selectFrom('credential').select('current_revision').where('id', '=', credentialId).where('context_ref', '=', course.contextRef).executeTakeFirstOrThrow();

@@ -28,6 +28,7 @@ import { issuanceRoutes } from './issuance-routes.js';
 import { CredentialDownloads } from './credential-downloads.js';
 import { IssuerService } from '../issuance/issuers.js';
 import { IssuanceService } from '../issuance/issuance-service.js';
+import { AutomaticIssuance } from '../issuance/automatic-issuance.js';
 import { sealingKey } from '../issuance/keys.js';
 import { extensionContext } from '../issuance/credential.js';
 import { SigningPool } from '../issuance/signing-pool.js';
@@ -43,6 +44,7 @@ export interface App {
   scheduler: SyncScheduler;
   issuers: IssuerService;
   issuance: IssuanceService;
+  automaticIssuance: AutomaticIssuance;
   /** Stops background jobs and ltijs' database work; the caller closes the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -64,8 +66,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const extension = extensionContext(config.publicUrl);
   const signing = new SigningPool(Math.min(4, os.availableParallelism()), { [extension.url]: extension.document });
   const issuance = new IssuanceService(database.db, issuers, config.publicUrl, async (issuerId, unsigned) => signing.sign(unsigned, await (await issuers.currentKey(issuerId)).pair));
-  awarding.onRunCompleted((contextRef) => issuance.issueAutomatic(contextRef));
+  const automaticIssuance = new AutomaticIssuance(database.db, issuance, logger);
+  awarding.onRunCompleted((contextRef) => automaticIssuance.request(contextRef));
   const scheduler = await SyncScheduler.start(database, awarding, logger, config.courseSyncCron);
+  await automaticIssuance.resume();
   const app = express();
   // Pages render from ltijs' own express app too (after its session check), so both need the views.
   for (const a of [app, lti.app]) {
@@ -140,8 +144,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
     scheduler,
     issuers,
     issuance,
+    automaticIssuance,
     close: async () => {
       await scheduler.stop();
+      await automaticIssuance.close();
       await signing.close();
       await lti.Database.Close();
     },

@@ -148,6 +148,8 @@ describe.each(DATABASE_KINDS)('issuing, verifying and revoking Open Badges 3.0 c
     const created = await call(teacher, 'POST', '/api/v1/credentials', { definition: { ...definition, name: 'Auto-issued', autoIssue: true }, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 40 } });
     expect(created.status).toBe(201);
     expect((await call(teacher, 'POST', '/api/v1/course/sync')).status).toBe(200);
+    // Issuing runs in the background, so the sync answers before the signing is done.
+    await tool.app.automaticIssuance.idle();
     const issued = await tool.database.db.selectFrom('issued_credential').select('user_id').where('credential_id', '=', created.body.id).execute();
     expect(issued.map((i) => i.user_id).sort()).toEqual([...qualified].sort());
   });
