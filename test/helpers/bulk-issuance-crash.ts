@@ -71,6 +71,15 @@ export class ToolProcess {
   async kill9(): Promise<void> {
     process.kill(-this.child.pid!, 'SIGKILL');
     await this.exited;
+    // The embedded database's process dies with the group, a moment after the tool.
+    for (;;) {
+      try {
+        process.kill(-this.child.pid!, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   async stop(): Promise<void> {
