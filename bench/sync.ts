@@ -8,7 +8,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { reportToParent } from './child-report.js';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +21,7 @@ import { startTool, type RunningTool } from '../src/server.js';
 import { LtiBrowser, parseAutoPostForm } from '../test/helpers/lti-client.js';
 import { freePort, LogCapture } from '../test/helpers/tool.js';
 import { CRITERIA, DEFINITION } from './fixture.js';
-import { adminQuery } from './pg-admin.js';
+import { benchDatabase } from './pg-admin.js';
 import type { ChildMessage, ParentMessage } from './lms-process.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -195,14 +194,10 @@ export async function runSyncBench(learners: number, budgetMs: number, progress:
   try {
     const databaseEnv: Record<string, string> = {};
     if (postgresUrl) {
-      const name = `microcred_bench_${randomBytes(6).toString('hex')}`;
-      const admin = (statement: string) => adminQuery(postgresUrl, statement);
-      await admin(`CREATE DATABASE ${name}`);
-      progress({ type: 'database', name });
-      dropDatabase = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      const url = new URL(postgresUrl);
-      url.pathname = `/${name}`;
-      Object.assign(databaseEnv, { DATABASE_URL: url.toString(), LTI_ENCRYPTION_KEY: randomBytes(32).toString('hex') });
+      const database = await benchDatabase(postgresUrl);
+      progress({ type: 'database', name: database.name });
+      dropDatabase = database.dispose;
+      Object.assign(databaseEnv, database.env);
     }
     progress({ type: 'phase', phase: 'starting the tool and the LMS' });
     lms = new LmsChild();

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { BodyTooLargeError, readBoundedText } from '../bounded-body.js';
 import type { AccessTokenCache, PlatformCredentials } from './access-tokens.js';
 import { GradebookError, pathOf } from './errors.js';
+import { waitingOnLms } from './lms-wait.js';
 
 /** Moodle matches Accept literally (a wildcard is refused), so each read names its exact media type. */
 export const MEDIA_TYPE = {
@@ -209,16 +210,18 @@ export class PlatformHttp {
     const forwardAbort = () => controller.abort(signal!.reason);
     signal?.addEventListener('abort', forwardAbort, { once: true });
     try {
-      const res = await this.options.fetch(request.url, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body ?? null,
-        // A redirect would carry the bearer token somewhere we did not choose.
-        redirect: 'manual',
-        signal: controller.signal,
+      return await waitingOnLms(async () => {
+        const res = await this.options.fetch(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body ?? null,
+          // A redirect would carry the bearer token somewhere we did not choose.
+          redirect: 'manual',
+          signal: controller.signal,
+        });
+        const body = await readBoundedText(res, this.options.maxResponseBytes);
+        return { status: res.status, headers: res.headers, body };
       });
-      const body = await readBoundedText(res, this.options.maxResponseBytes);
-      return { status: res.status, headers: res.headers, body };
     } catch (error) {
       if (controller.signal.reason instanceof AttemptTimeout) throw controller.signal.reason;
       throw error;

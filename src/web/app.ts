@@ -9,6 +9,7 @@ import type { Database } from '../db/database.js';
 import { cookieCheck, launchGuard, loginGuard } from '../lti/launch-security.js';
 import { PlatformOrigins } from '../lti/platform-origins.js';
 import { csrfGuard, securityHeaders } from './request-security.js';
+import { serverTiming } from './server-timing.js';
 import { RateLimiter, rateLimited } from './rate-limit.js';
 import { PlatformService } from '../lti/platforms.js';
 import { AwardingService } from '../credentials/awarding.js';
@@ -79,6 +80,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
     a.set('trust proxy', 'loopback, linklocal, uniquelocal');
   }
 
+  app.use(serverTiming);
   app.use(pinoHttp({
     logger,
     genReqId: (req, res) => {

@@ -7,7 +7,7 @@ import { startTestTool, type TestTool } from '../helpers/tool.js';
 const AT_ONCE = 8;
 const ROUNDS = 5;
 
-describe.each(DATABASE_KINDS)('one user launching in several tabs at once on %s', (kind) => {
+describe.each(DATABASE_KINDS)('launches at once on %s', (kind) => {
   let target: TestDatabase;
   let tool: TestTool;
   let lms: ConnectedLms;
@@ -33,5 +33,27 @@ describe.each(DATABASE_KINDS)('one user launching in several tabs at once on %s'
       statuses.push(...pages.map((p) => p.status));
     }
     expect(statuses).toEqual(Array.from({ length: AT_ONCE * ROUNDS }, () => 200));
+  });
+
+  test("a learner's page tells, in Server-Timing, its own time from the time it waited on the LMS's results", async () => {
+    const timing = (headers: Headers | undefined) => Object.fromEntries([...(headers?.get('server-timing') ?? '').matchAll(/(\w+);dur=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
+    const ctx = await tool.database.db.selectFrom('lti_context').select(['id', 'issuer', 'client_id']).executeTakeFirstOrThrow();
+    const saved = await tool.app.definitions.create({ contextRef: ctx.id, issuer: ctx.issuer, clientId: ctx.client_id }, {
+      definition: {
+        name: 'Quizzes', description: 'All quizzes passed.', criteriaNarrative: 'Quizzes ≥ 50%', language: 'en', version: '1', learningOutcomes: ['Explain data types'],
+        workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Internal', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
+      },
+      criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 50 },
+    }, await tool.app.awarding.courseLineItems(ctx.id), 'teacher');
+    expect(saved.ok).toBe(true);
+    lms.emu.requests.length = 0;
+    const page = await new LtiBrowser().launch(lms.emu, { userId: LEARNERS[1]!.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: lms.clientId });
+    expect(page.status).toBe(200);
+    expect(lms.emu.requests.some((r) => r.path.includes('/results'))).toBe(true);
+    const { lms: waited, total } = timing(page.headers);
+    expect(waited).toBeGreaterThan(0);
+    expect(total).toBeGreaterThan(waited!);
+    const health = await fetch(`${tool.url}/healthz`);
+    expect(timing(health.headers).lms).toBe(0);
   });
 });

@@ -14,6 +14,7 @@ export interface PageResult {
   status: number;
   html: string;
   url: string;
+  headers?: Headers;
 }
 
 /**
@@ -58,7 +59,7 @@ export class LtiBrowser {
       url = new URL(current.headers.get('location')!, url).toString();
       current = await this.fetch(url);
     }
-    return { status: current.status, html: await current.text(), url };
+    return { status: current.status, html: await current.text(), url, headers: current.headers };
   }
 
   /** Login initiation at the tool; returns the tool's redirect to the platform's auth endpoint. */
