@@ -1,5 +1,8 @@
 import ltijs, { type LtijsProvider } from 'ltijs';
 import LtijsSequelize from 'ltijs-sequelize';
+import LtijsAuth from 'ltijs/dist/Utils/Auth.js';
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Sequelize } from 'sequelize';
 import type { Config } from '../config.js';
 import type { SequelizeTarget } from '../db/database.js';
@@ -11,6 +14,23 @@ import { LTI_ROUTES } from './tool-configuration.js';
  * instances from its class so that one process can hold several (tests restart the app), and we
  * set up its database ourselves rather than through deploy(), which exits the process on error.
  */
+/**
+ * ltijs makes each platform's 4096-bit RSA key pair with generateKeyPairSync, which held every
+ * request of the process for seconds while a platform registered. The same keys, made on libuv's
+ * thread pool and stored as ltijs stores them.
+ */
+LtijsAuth.generatePlatformKeyPair = async (encryptionKey, database, platformUrl, clientId) => {
+  let kid = randomBytes(16).toString('hex');
+  while (await database.Get(false, 'publickey', { kid })) kid = randomBytes(16).toString('hex');
+  const { publicKey, privateKey } = await promisify(generateKeyPair)('rsa', {
+    modulusLength: 4096, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  const owner = { platformUrl, clientId };
+  await database.Replace(encryptionKey, 'publickey', owner, { key: publicKey, kid }, { kid, ...owner });
+  await database.Replace(encryptionKey, 'privatekey', owner, { key: privateKey, kid }, { kid, ...owner });
+  return kid;
+};
+
 export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' | 'publicUrl'>, target: SequelizeTarget): Promise<LtijsProvider> {
   const ProviderClass = (ltijs.Provider as object).constructor as new () => LtijsProvider;
   const lti = new ProviderClass();

@@ -95,3 +95,15 @@ declare module 'ltijs-sequelize' {
     Encrypt(data: string, secret: string): Promise<{ iv: string; data: string }>;
   }
 }
+
+declare module 'ltijs/dist/Utils/Auth.js' {
+  interface KeyStore {
+    Get(key: string | false, table: string, info: Record<string, unknown>): Promise<unknown>;
+    Replace(key: string | false, table: string, info: Record<string, unknown>, item: Record<string, unknown>, index?: Record<string, unknown>): Promise<boolean>;
+  }
+  const Auth: {
+    /** Makes and stores a platform's RSA key pair; returns its kid. */
+    generatePlatformKeyPair(encryptionKey: string, database: KeyStore, platformUrl: string, clientId: string): Promise<string>;
+  };
+  export default Auth;
+}

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LmsEmulator } from '../emulator/index.js';
@@ -42,6 +43,29 @@ describe.each(DATABASE_KINDS)('health and readiness on %s', (kind) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/ld\+json/);
     expect(await res.json()).toEqual(document);
+  });
+
+  test('registering a platform makes its RSA key off the event loop, and the key is published', async () => {
+    const crypto = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+    const { generateKeyPairSync } = crypto;
+    crypto.generateKeyPairSync = (() => {
+      throw new Error('generateKeyPairSync holds every request while it runs');
+    }) as typeof generateKeyPairSync;
+    try {
+      await tool.app.platforms.register({
+        issuer: 'https://moodle.keys.example.ac.jp', clientId: 'keys-client', name: 'Moodle', authLoginUrl: 'https://moodle.keys.example.ac.jp/mod/lti/auth.php',
+        tokenUrl: 'https://moodle.keys.example.ac.jp/mod/lti/token.php', keysetUrl: 'https://moodle.keys.example.ac.jp/mod/lti/certs.php', deploymentIds: ['1'], source: 'cli', active: true,
+      }, 'test');
+    } finally {
+      crypto.generateKeyPairSync = generateKeyPairSync;
+    }
+    const platform = await tool.app.lti.getPlatform('https://moodle.keys.example.ac.jp', 'keys-client');
+    if (!platform) throw new Error('the platform was not registered');
+    const kid = await platform.platformKid();
+    const keys = (await (await fetch(`${tool.url}/lti/keys`)).json()) as { keys: Array<{ kid: string; kty: string; n: string }> };
+    const published = keys.keys.find((k) => k.kid === kid);
+    expect(published).toMatchObject({ kty: 'RSA' });
+    expect(Buffer.from(published!.n, 'base64url').length).toBe(512);
   });
 
   test('with the database gone, readyz says 503 with Retry-After while healthz stays up', async () => {
