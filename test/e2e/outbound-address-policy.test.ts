@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { LmsEmulator } from '../emulator/index.js';
+import { RESOURCE_LINK, SAMPLE_COURSE, seedSampleCourse, TEACHER } from '../fixtures/sample-course.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
+import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
 
 type Texts = { title: string; message: string; action: string };
@@ -10,6 +14,9 @@ const locale = (lang: 'en' | 'ja') => JSON.parse(readFileSync(`config/locales/${
 const LOCALES = { en: locale('en'), ja: locale('ja') };
 const unescape = (html: string) => html.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 const text = (html: string, testId: string) => new RegExp(`data-testid="${testId}"[^>]*>([^<]*)<`).exec(html)?.[1];
+
+/** The HTTP client ltijs verifies id_tokens with (got), as ltijs itself loads it. */
+const ltijsHttp = createRequire(path.resolve('package.json'))('ltijs/dist/Utils/Http') as { get(url: string): { json(): Promise<unknown> } };
 
 describe.each(DATABASE_KINDS)('OUTBOUND_ALLOW_PRIVATE_NETWORKS=false on %s: the tool connects to no private address', (kind) => {
   let target: TestDatabase;
@@ -59,5 +66,35 @@ describe.each(DATABASE_KINDS)('OUTBOUND_ALLOW_PRIVATE_NETWORKS=false on %s: the 
     expect(emu.requests).toEqual([]);
     expect(await tool.app.platforms.list()).toEqual(before);
     expect(tool.logs.records()).toContainEqual(expect.objectContaining({ failure: 'address_refused', msg: 'dynamic registration failed' }));
+  });
+
+  test('a launch from a platform whose key set is on loopback is refused, and the key set is never fetched', async () => {
+    const registered = emu.registerTool({
+      name: 'Micro-credentials', initiateLoginUri: `${tool.url}/lti/login`, redirectUris: [`${tool.url}/lti/launch`],
+      targetLinkUri: `${tool.url}/lti/launch`, jwksUri: `${tool.url}/lti/keys`, scopes: [],
+    });
+    emu.activateTool(registered.clientId);
+    // Registered by hand, as an operator can with the CLI whatever the policy.
+    await tool.app.platforms.register({
+      issuer: emu.url, clientId: registered.clientId, name: 'Moodle', authLoginUrl: emu.endpoints.authorization, tokenUrl: emu.endpoints.token,
+      keysetUrl: emu.endpoints.jwks, deploymentIds: [registered.deploymentId], source: 'cli', active: true,
+    }, 'test');
+    seedSampleCourse(emu, registered.clientId);
+
+    const page = await new LtiBrowser('ja').launch(emu, { userId: TEACHER.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: registered.clientId });
+
+    expect(page.status).toBe(401);
+    expect(text(page.html, 'error-title')).toBe(LOCALES.ja.errors.bad_signature!.title);
+    expect(tool.logs.records()).toContainEqual(expect.objectContaining({
+      reason: 'bad_signature',
+      detail: `platform URL ${emu.url} points to 127.0.0.1, a loopback address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true if the LMS is on your private network`,
+    }));
+    expect(emu.requests.filter((r) => r.path === new URL(emu.endpoints.jwks).pathname)).toEqual([]);
+  });
+
+  test('ltijs\'s own key set fetch, which follows redirects, is held to the policy while the tool runs', async () => {
+    await expect(ltijsHttp.get(emu.endpoints.jwks).json()).rejects.toThrow('127.0.0.1 is a loopback address; set OUTBOUND_ALLOW_PRIVATE_NETWORKS=true');
+    await expect(ltijsHttp.get(emu.endpoints.jwks.replace('127.0.0.1', 'localhost')).json()).rejects.toThrow(/^localhost resolves to \S+, a loopback address/);
+    expect(emu.requests).toEqual([]);
   });
 });
