@@ -42,6 +42,8 @@ const envSchema = z.object({
     .describe('how long a launch stays usable before the user must open the tool again from the course: minutes between 5 and 1440, e.g. 480'),
   ADMIN_PASSWORD: z.string().min(12).optional()
     .describe('a password of at least 12 characters for the tool\'s own admin page at /admin (leave unset to turn it off)'),
+  OUTBOUND_ALLOW_PRIVATE_NETWORKS: booleanFlag.optional()
+    .describe('true or false (true: requests to platform URLs may reach private, loopback and link-local addresses)'),
 });
 
 export interface Config {
@@ -65,6 +67,8 @@ export interface Config {
   sessionMaxAgeMinutes: number;
   /** The local admin page's password; undefined: /admin is off. */
   adminPassword: string | undefined;
+  /** False: requests to platform URLs connect to public addresses only (the default in production). */
+  outboundAllowPrivateNetworks: boolean;
 }
 
 /** Secrets are never echoed in the error line, which lands in logs. */
@@ -116,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
       registrationsPerMinute: v.RATE_LIMIT_REGISTRATIONS_PER_MINUTE,
       adminPassword: v.ADMIN_PASSWORD,
+      // Local development, the demo and the tests register LMSes on loopback.
+      outboundAllowPrivateNetworks: v.OUTBOUND_ALLOW_PRIVATE_NETWORKS ?? env.NODE_ENV !== 'production',
     };
   } catch (err) {
     if (err instanceof ConfigError) throw err;

@@ -6,9 +6,11 @@
  * - bad_response: an answer we cannot use (unexpected status, not JSON, wrong shape, too large,
  *   a paging loop or too many pages);
  * - unavailable: the platform kept failing (429, 5xx, network) until the retries ran out;
- * - timeout: the last attempt got no complete answer in time.
+ * - timeout: the last attempt got no complete answer in time;
+ * - address_refused: the platform's URL leads to a private address and OUTBOUND_ALLOW_PRIVATE_NETWORKS
+ *   is false (never retried: only a configuration change helps).
  */
-export type GradebookErrorKind = 'unauthorized' | 'forbidden' | 'not_found' | 'bad_response' | 'unavailable' | 'timeout';
+export type GradebookErrorKind = 'unauthorized' | 'forbidden' | 'not_found' | 'bad_response' | 'unavailable' | 'timeout' | 'address_refused';
 
 export class GradebookError extends Error {
   override readonly name = 'GradebookError';

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { BodyTooLargeError, readBoundedText } from '../bounded-body.js';
+import { addressRefusal, describeRefusal } from '../lti/outbound-http.js';
 import type { AccessTokenCache, PlatformCredentials } from './access-tokens.js';
 import { GradebookError, pathOf } from './errors.js';
 import { waitingOnLms } from './lms-wait.js';
@@ -188,6 +189,8 @@ export class PlatformHttp {
         if (error instanceof BodyTooLargeError) {
           throw new GradebookError('bad_response', pathOf(request.url), attempts, undefined, `the answer is larger than ${options.maxResponseBytes} bytes`);
         }
+        const refusal = addressRefusal(error);
+        if (refusal) throw new GradebookError('address_refused', pathOf(request.url), attempts, undefined, describeRefusal(refusal, request.url), { cause: refusal });
         failure = error instanceof AttemptTimeout
           ? { kind: 'timeout', detail: `no complete answer within ${options.timeoutMs} ms` }
           : { kind: 'unavailable', detail: networkErrorDetail(error), cause: error };

@@ -48,6 +48,7 @@ export type RegistrationFailure =
   | 'config_unreachable'
   | 'config_malformed'
   | 'config_host_mismatch'
+  | 'address_refused'
   | 'registration_rejected'
   | 'registration_unreachable'
   | 'registration_malformed'
@@ -75,13 +76,14 @@ function issuerMatchesConfigurationHost(config: OpenIdConfiguration, configurati
   return family === 'canvas' && CANVAS_CLOUD_ISSUERS.has(issuerHost) && configurationUrl.hostname.endsWith('.instructure.com');
 }
 
-async function fetchConfiguration(rawUrl: string, registrationToken: string | undefined): Promise<{ config: OpenIdConfiguration; url: URL }> {
+async function fetchConfiguration(rawUrl: string, registrationToken: string | undefined, allowPrivateNetworks: boolean): Promise<{ config: OpenIdConfiguration; url: URL }> {
   let body: unknown;
   let url: URL;
   try {
     url = new URL(rawUrl);
-    ({ body } = await fetchJson(rawUrl, registrationToken ? { headers: { authorization: `Bearer ${registrationToken}` } } : {}));
+    ({ body } = await fetchJson(rawUrl, { allowPrivateNetworks, ...(registrationToken ? { headers: { authorization: `Bearer ${registrationToken}` } } : {}) }));
   } catch (err) {
+    if (err instanceof OutboundError && err.failure === 'address_refused') throw new RegistrationError('address_refused', err.message);
     if (err instanceof OutboundError && err.failure === 'not_json') throw new RegistrationError('config_malformed', 'the openid_configuration URL did not answer with JSON');
     if (err instanceof OutboundError && err.failure === 'invalid_url') throw new RegistrationError('config_malformed', err.message);
     if (err instanceof TypeError) throw new RegistrationError('config_malformed', 'openid_configuration is not a URL');
@@ -143,19 +145,22 @@ function describeRejection(err: OutboundError): string {
 }
 
 export async function performDynamicRegistration(
-  config: Pick<Config, 'publicUrl' | 'toolName' | 'dynRegAutoActivate'>,
+  config: Pick<Config, 'publicUrl' | 'toolName' | 'dynRegAutoActivate' | 'outboundAllowPrivateNetworks'>,
   platforms: PlatformService,
   query: z.infer<typeof registrationQuery>,
 ): Promise<RegistrationOutcome> {
-  const { config: platform } = await fetchConfiguration(query.openid_configuration, query.registration_token);
+  const allowPrivateNetworks = config.outboundAllowPrivateNetworks;
+  const { config: platform } = await fetchConfiguration(query.openid_configuration, query.registration_token, allowPrivateNetworks);
   let body: unknown;
   try {
     ({ body } = await fetchJson(platform.registration_endpoint, {
+      allowPrivateNetworks,
       method: 'POST',
       json: buildRegistrationRequest(config, platform),
       ...(query.registration_token ? { headers: { authorization: `Bearer ${query.registration_token}` } } : {}),
     }));
   } catch (err) {
+    if (err instanceof OutboundError && err.failure === 'address_refused') throw new RegistrationError('address_refused', err.message);
     if (err instanceof OutboundError && err.failure === 'http_status') throw new RegistrationError('registration_rejected', describeRejection(err));
     if (err instanceof OutboundError && err.failure === 'not_json') throw new RegistrationError('registration_malformed', 'the registration endpoint did not answer with JSON');
     throw new RegistrationError('registration_unreachable', (err as Error).message);

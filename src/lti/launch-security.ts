@@ -5,6 +5,7 @@ import type { LtijsProvider } from 'ltijs';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Db } from '../db/database.js';
+import { addressRefusal, describeRefusal, PUBLIC_ONLY_AGENTS } from './outbound-http.js';
 import type { PlatformService } from './platforms.js';
 import type { PlatformOrigins } from './platform-origins.js';
 import { LTI_ROUTES } from './tool-configuration.js';
@@ -51,6 +52,8 @@ interface Deps {
   publicUrl: string;
   /** ltijs signs its cookies with this key; the guards read them the same way. */
   encryptionKey: string;
+  /** OUTBOUND_ALLOW_PRIVATE_NETWORKS; when false, the platforms' key sets are fetched from public addresses only. */
+  allowPrivateNetworks: boolean;
   reject: Reject;
   present: Present;
 }
@@ -101,17 +104,23 @@ function isLaunchTarget(target: string, publicUrl: string): boolean {
   return url.origin + url.pathname === publicUrl + LTI_ROUTES.launch;
 }
 
-const remoteKeySets = new Map<string, JWTVerifyGetKey>();
-
-async function verificationKey(method: string, key: string): Promise<JWTVerifyGetKey | KeyLike | Uint8Array> {
-  if (method === 'JWK_SET') {
-    let keySet = remoteKeySets.get(key);
+/** The platforms' key sets by URL, each cached by jose, fetched under the outbound address policy. */
+function remoteKeySets(allowPrivateNetworks: boolean): (url: string) => JWTVerifyGetKey {
+  const keySets = new Map<string, JWTVerifyGetKey>();
+  return (key) => {
+    let keySet = keySets.get(key);
     if (!keySet) {
-      keySet = createRemoteJWKSet(new URL(key), { timeoutDuration: 5000, cooldownDuration: 30_000 });
-      remoteKeySets.set(key, keySet);
+      const url = new URL(key);
+      const agent = allowPrivateNetworks ? undefined : PUBLIC_ONLY_AGENTS[url.protocol as keyof typeof PUBLIC_ONLY_AGENTS];
+      keySet = createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000, agent });
+      keySets.set(key, keySet);
     }
     return keySet;
-  }
+  };
+}
+
+async function verificationKey(method: string, key: string, keySet: (url: string) => JWTVerifyGetKey): Promise<JWTVerifyGetKey | KeyLike | Uint8Array> {
+  if (method === 'JWK_SET') return keySet(key);
   if (method === 'JWK_KEY') return importJWK(JSON.parse(key) as JWK, 'RS256');
   return importSPKI(key, 'RS256');
 }
@@ -203,7 +212,8 @@ export function cookieCheck({ encryptionKey }: Pick<Deps, 'encryptionKey'>) {
   };
 }
 
-export function launchGuard({ lti, db, platforms, origins, publicUrl, encryptionKey, reject, present }: Deps) {
+export function launchGuard({ lti, db, platforms, origins, publicUrl, encryptionKey, allowPrivateNetworks, reject, present }: Deps) {
+  const keySet = remoteKeySets(allowPrivateNetworks);
   return async (req: Request, res: Response, next: NextFunction) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const cookies = readCookies(req, res, encryptionKey);
@@ -252,7 +262,7 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
     const authConfig = await platform.platformAuthConfig();
     let payload;
     try {
-      const key = await verificationKey(authConfig.method, authConfig.key);
+      const key = await verificationKey(authConfig.method, authConfig.key, keySet);
       ({ payload } = await jwtVerify(idToken, key as JWTVerifyGetKey, {
         algorithms: ['RS256'],
         issuer: login.issuer,
@@ -267,7 +277,8 @@ export function launchGuard({ lti, db, platforms, origins, publicUrl, encryption
         return void reject(req, res, 401, (unverified.iat ?? 0) > Date.now() / 1000 ? 'future_token' : 'expired_token', claimsForLog);
       }
       if (err instanceof joseErrors.JWTClaimValidationFailed) return void reject(req, res, 400, 'missing_claims', { ...claimsForLog, claim: err.claim });
-      return void reject(req, res, 401, 'bad_signature', { ...claimsForLog, error: (err as Error).name });
+      const refusal = addressRefusal(err);
+      return void reject(req, res, 401, 'bad_signature', { ...claimsForLog, error: (err as Error).name, ...(refusal ? { detail: describeRefusal(refusal, authConfig.key) } : {}) });
     }
     if (payload.nonce !== login.nonce) return void reject(req, res, 401, 'nonce_mismatch', claimsForLog);
     const claims = launchClaims.safeParse(payload);

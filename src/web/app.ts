@@ -16,6 +16,7 @@ import { AwardingService } from '../credentials/awarding.js';
 import { DefinitionService } from '../credentials/definitions.js';
 import { SyncScheduler } from '../credentials/scheduler.js';
 import { GradebookClients } from '../gradebook/client.js';
+import { policyFetch, routeDefaultAgentsThroughPolicy } from '../lti/outbound-http.js';
 import { createLtiProvider } from '../lti/provider.js';
 import { LTI_ROUTES } from '../lti/tool-configuration.js';
 import { handle } from './async-handler.js';
@@ -58,9 +59,10 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const lti = await createLtiProvider(config, database.sequelize);
   const platforms = new PlatformService(lti, database.db);
   const definitions = new DefinitionService(database.db);
+  const platformFetch = policyFetch(config.outboundAllowPrivateNetworks);
   const awarding = new AwardingService(database.db, {
-    interactive: new GradebookClients(lti, { maxAttempts: 2, timeoutMs: 5000 }),
-    background: new GradebookClients(lti),
+    interactive: new GradebookClients(lti, { maxAttempts: 2, timeoutMs: 5000, fetch: platformFetch }),
+    background: new GradebookClients(lti, { fetch: platformFetch }),
   }, logger);
   const issuers = new IssuerService(database.db, config.publicUrl, sealingKey(config.ltiEncryptionKey));
   await issuers.ensureDefault(config.toolName);
@@ -111,7 +113,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   app.use(issuanceRoutes({ db: database.db, issuers, issuance, publicUrl: config.publicUrl }));
 
   const reject = launchRejecter(logger);
-  const guardDeps = { lti, db: database.db, platforms, origins, publicUrl: config.publicUrl, encryptionKey: config.ltiEncryptionKey, reject, present: renderPage };
+  const guardDeps = { lti, db: database.db, platforms, origins, publicUrl: config.publicUrl, encryptionKey: config.ltiEncryptionKey, allowPrivateNetworks: config.outboundAllowPrivateNetworks, reject, present: renderPage };
   const form = express.urlencoded({ extended: false, limit: MAX_FORM_BYTES });
   app.get(`${LTI_ROUTES.login}/cookie-check`, cookieCheck(guardDeps));
   app.all(LTI_ROUTES.login, form, handle(loginGuard(guardDeps)));
@@ -137,6 +139,8 @@ export async function createApp(config: Config, database: Database, logger: Logg
     return renderError(req, res, 500, { reason: 'internal' });
   });
 
+  // Last, so that nothing after it can fail and leave the process's agents changed.
+  const restoreDefaultAgents = config.outboundAllowPrivateNetworks ? undefined : routeDefaultAgentsThroughPolicy();
   return {
     app,
     lti,
@@ -148,6 +152,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
     issuance,
     automaticIssuance,
     close: async () => {
+      restoreDefaultAgents?.();
       await scheduler.stop();
       await automaticIssuance.close();
       await signing.close();

@@ -22,6 +22,7 @@ const REGISTRATION_STATUS: Record<RegistrationError['failure'], number> = {
   config_unreachable: 502,
   config_malformed: 502,
   config_host_mismatch: 400,
+  address_refused: 400,
   registration_rejected: 502,
   registration_unreachable: 502,
   registration_malformed: 502,

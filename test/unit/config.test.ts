@@ -43,6 +43,7 @@ describe('configuration', () => {
     [{ LTI_DYNREG_AUTO_ACTIVATE: 'yes' }, /^Configuration error: LTI_DYNREG_AUTO_ACTIVATE must be true or false \(got "yes"\)$/],
     [{ LTI_ENCRYPTION_KEY: 'short' }, /^Configuration error: LTI_ENCRYPTION_KEY must be a secret of at least 32 characters/],
     [{ DATABASE_URL: 'postgres://db/x' }, /^Configuration error: LTI_ENCRYPTION_KEY must be set when DATABASE_URL is set/],
+    [{ OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'yes' }, /^Configuration error: OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false \(true: requests to platform URLs may reach private, loopback and link-local addresses\) \(got "yes"\)$/],
   ])('%j stops start-up with one line naming the variable', (env, expected) => {
     const message = errorFor(env as Record<string, string>);
     expect(message).toMatch(expected);
@@ -53,6 +54,17 @@ describe('configuration', () => {
     const file = path.join(dataDir(), 'not-a-directory');
     writeFileSync(file, '');
     expect(errorFor({ DATA_DIR: path.join(file, 'data') })).toMatch(/^Configuration error: DATA_DIR must be a writable directory/);
+  });
+
+  test.each([
+    [{ NODE_ENV: 'production' }, false],
+    [{ NODE_ENV: 'development' }, true],
+    [{ NODE_ENV: 'test' }, true],
+    [{}, true],
+    [{ NODE_ENV: 'production', OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' }, true],
+    [{ NODE_ENV: 'development', OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'false' }, false],
+  ])('private networks are refused by default in production only: %j', (env, allowed) => {
+    expect(loadConfig({ DATA_DIR: dataDir(), ...env }).outboundAllowPrivateNetworks).toBe(allowed);
   });
 
   test('a trailing slash on PUBLIC_URL is dropped', () => {
