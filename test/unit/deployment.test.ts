@@ -67,6 +67,10 @@ const healthcheck = JSON.parse(/\bCMD\s+(\[.*\])$/s.exec(of(runtimeStage, 'HEALT
 /** The grace period the Dockerfile's docker run example gives a stop, in seconds. */
 const stopTimeoutSeconds = Number(/--stop-timeout (\d+)/.exec(dockerfileText)![1]);
 
+const packageJson = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+/** The tsconfig `npm run build` compiles with. */
+const buildProject = /-p (\S+)/.exec(packageJson.scripts.build!)![1]!;
+
 interface ComposeService {
   build?: string;
   image?: string;
@@ -78,7 +82,7 @@ interface ComposeService {
   healthcheck?: { test: string[] };
   stop_grace_period?: string;
 }
-const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+const compose = parseYaml(readFileSync('docker-compose.yml', 'utf8')) as { name: string; services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
 const toolService = compose.services.tool!;
 const postgresService = compose.services.postgres!;
 
@@ -94,9 +98,9 @@ function interpolate(environment: Record<string, string>, env: Record<string, st
 const DOT_ENV = { PUBLIC_URL: 'https://tool.example.test', LTI_ENCRYPTION_KEY: 'a1'.repeat(32), POSTGRES_PASSWORD: 'b2'.repeat(24) };
 
 describe('docker-compose.yml', () => {
-  test('every variable the tool service sets is one src/config.ts reads', () => {
-    const read = Object.keys(envSchema.shape);
-    expect(Object.keys(toolService.environment!).filter((name) => !read.includes(name))).toEqual([]);
+  test('every variable the tool service sets is one src/config.ts reads, or one the image sets (NODE_OPTIONS)', () => {
+    const known = [...Object.keys(envSchema.shape), ...Object.keys(imageEnv)];
+    expect(Object.keys(toolService.environment!).filter((name) => !known.includes(name))).toEqual([]);
   });
 
   test('PUBLIC_URL, LTI_ENCRYPTION_KEY and POSTGRES_PASSWORD must be given; a missing one stops compose with a message naming it', () => {
@@ -132,7 +136,8 @@ describe('docker-compose.yml', () => {
   test('ports are published on loopback only, to the port the image listens on', () => {
     const published = Object.values(compose.services).flatMap((s) => s.ports ?? []);
     expect(published.length).toBeGreaterThan(0);
-    for (const port of published) expect(port).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    // A host port or a range of them (docs/deploy.md, several instances on one host).
+    for (const port of published) expect(port).toMatch(/^127\.0\.0\.1:\d+(-\d+)?:\d+$/);
     expect(toolService.ports!.map((p) => p.split(':')[2])).toEqual([imageEnv.PORT]);
   });
 
@@ -140,6 +145,16 @@ describe('docker-compose.yml', () => {
     expect([toolService.restart, postgresService.restart]).toEqual(['unless-stopped', 'unless-stopped']);
     expect(toolService.stop_grace_period).toBe(`${stopTimeoutSeconds}s`);
   });
+});
+
+test('docs/deploy.md gives the stop timeout, the volume name and the address that the files have', () => {
+  const guide = readFileSync('docs/deploy.md', 'utf8');
+  const timeouts = [...guide.matchAll(/--stop-timeout (\d+)|\(SIGTERM, up to (\d+) s\)/g)].map((m) => Number(m[1] ?? m[2]));
+  expect(timeouts.length).toBeGreaterThan(1);
+  expect(new Set(timeouts)).toEqual(new Set([stopTimeoutSeconds]));
+  expect(guide).toContain(`\`${compose.name}_${postgresService.volumes![0]!.split(':')[0]}\``);
+  const hostPort = toolService.ports![0]!.split(':')[1];
+  for (const [, port] of guide.matchAll(/http:\/\/127\.0\.0\.1:(\d+)\//g)) expect(port).toBe(hostPort);
 });
 
 describe('Dockerfile', () => {
@@ -159,9 +174,7 @@ describe('Dockerfile', () => {
 
   test('the runtime stage copies what the build stage\'s npm run build produces', async () => {
     expect(of(buildStage, 'RUN')).toContain('npm run build');
-    const buildScript = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.build!;
-    const project = /-p (\S+)/.exec(buildScript)![1]!;
-    const { stdout } = await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project, '--showConfig']);
+    const { stdout } = await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', buildProject, '--showConfig']);
     const outDir = path.posix.normalize((JSON.parse(stdout) as { compilerOptions: { outDir: string } }).compilerOptions.outDir);
     const fromBuild = copies(runtimeStage).filter((c) => c.from === 'build');
     expect(fromBuild).toEqual([{ from: 'build', sources: [path.posix.join(of(buildStage, 'WORKDIR').at(-1)!, outDir)], dest: `./${outDir}` }]);
@@ -181,11 +194,9 @@ describe('the image\'s start path, from a real build', () => {
 
   beforeAll(async () => {
     appDir = mkdtempSync(path.join(os.tmpdir(), 'microcred-image-'));
-    const buildScript = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.build!;
-    const project = /-p (\S+)/.exec(buildScript)![1]!;
     const fromBuild = copies(runtimeStage).find((c) => c.from === 'build')!;
     // The build into a directory of its own: the repository's dist/ is left as it is.
-    await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', project, '--outDir', path.join(appDir, fromBuild.dest)]);
+    await run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', buildProject, '--outDir', path.join(appDir, fromBuild.dest)]);
     for (const { sources, dest } of copies(runtimeStage).filter((c) => c.from === undefined)) {
       for (const source of sources) symlinkSync(path.resolve(source), path.join(appDir, dest.endsWith('/') ? path.basename(source) : dest));
     }
@@ -197,7 +208,6 @@ describe('the image\'s start path, from a real build', () => {
   test('the CMD is a file of the build, and the build imports only production dependencies', () => {
     const script = command.find((a) => a.endsWith('.js'))!;
     expect(existsSync(path.join(appDir, script))).toBe(true);
-    const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
     const compiled = readdirSync(path.join(appDir, path.dirname(script)), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
     const imported = new Set<string>();
     for (const file of compiled) {
@@ -209,7 +219,7 @@ describe('the image\'s start path, from a real build', () => {
       }
     }
     expect(imported.size).toBeGreaterThan(0);
-    expect([...imported].filter((name) => !(name in dependencies))).toEqual([]);
+    expect([...imported].filter((name) => !(name in packageJson.dependencies))).toEqual([]);
   });
 
   type Started = ReturnType<typeof start>;
