@@ -147,9 +147,10 @@ describe('docker-compose.yml', () => {
   });
 });
 
-test('docs/deploy.md gives the stop timeout, the volume name and the address that the files have', () => {
+test('the docs give the stop timeout, and docs/deploy.md the volume name and the address, that the files have', () => {
   const guide = readFileSync('docs/deploy.md', 'utf8');
-  const timeouts = [...guide.matchAll(/--stop-timeout (\d+)|\(SIGTERM, up to (\d+) s\)/g)].map((m) => Number(m[1] ?? m[2]));
+  const docs = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)].map((f) => readFileSync(f, 'utf8'));
+  const timeouts = docs.flatMap((text) => [...text.matchAll(/--stop-timeout (\d+)|\(SIGTERM, up to (\d+) s\)/g)]).map((m) => Number(m[1] ?? m[2]));
   expect(timeouts.length).toBeGreaterThan(1);
   expect(new Set(timeouts)).toEqual(new Set([stopTimeoutSeconds]));
   expect(guide).toContain(`\`${compose.name}_${postgresService.volumes![0]!.split(':')[0]}\``);
