@@ -10,7 +10,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-/** Each variable, with the expected form quoted in the error when it is wrong. Its keys are every variable loadConfig reads. */
+/** Each variable, with the expected form quoted in the error when it is wrong. Exported: its keys are the tool's settings. */
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(1).max(65535).default(3000)
     .describe('an integer port between 1 and 65535, e.g. 3000'),
