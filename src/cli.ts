@@ -95,7 +95,7 @@ export async function runCli(argv: string[], out: (line: string) => void, env: N
   const config = loadConfig(env);
   const logger = createLogger(env.LOG_LEVEL ?? 'warn', process.stderr);
   const database = await openDatabase(config, logger);
-  const lti = await createLtiProvider(config, database.sequelize);
+  const lti = await createLtiProvider(config, database);
   const platforms = new PlatformService(lti, database.db);
   try {
     if (command === 'list') {

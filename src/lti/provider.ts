@@ -5,7 +5,7 @@ import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Sequelize } from 'sequelize';
 import type { Config } from '../config.js';
-import type { SequelizeTarget } from '../db/database.js';
+import type { Database, SequelizeTarget } from '../db/database.js';
 import { ID_TOKEN_MAX_AGE_S } from './launch-security.js';
 import { LTI_ROUTES } from './tool-configuration.js';
 
@@ -31,13 +31,13 @@ LtijsAuth.generatePlatformKeyPair = async (encryptionKey, database, platformUrl,
   return kid;
 };
 
-export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' | 'publicUrl'>, target: SequelizeTarget): Promise<LtijsProvider> {
+export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' | 'publicUrl'>, database: Pick<Database, 'sequelize'>): Promise<LtijsProvider> {
   const ProviderClass = (ltijs.Provider as object).constructor as new () => LtijsProvider;
   const lti = new ProviderClass();
   // Browsers treat loopback as a secure context and accept Secure cookies there over plain http.
   const { protocol, hostname } = new URL(config.publicUrl);
   const secure = protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
-  lti.setup(config.ltiEncryptionKey, { plugin: ltijsDatabase(target) }, {
+  lti.setup(config.ltiEncryptionKey, { plugin: ltijsDatabase(database.sequelize) }, {
     appRoute: LTI_ROUTES.launch,
     loginRoute: LTI_ROUTES.login,
     keysetRoute: LTI_ROUTES.keyset,
@@ -56,7 +56,7 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
   const { log, info } = console;
   console.log = console.info = () => undefined;
   try {
-    await lti.Database.setup();
+    await setUpTables(lti);
   } finally {
     Object.assign(console, { log, info });
   }
@@ -90,4 +90,26 @@ function ltijsDatabase(target: SequelizeTarget): LtijsSequelize {
     return true;
   };
   return plugin;
+}
+
+/** duplicate_table, duplicate_column, duplicate_object, unique_violation (on the catalog): another instance's CREATE won the race. */
+const CONCURRENT_DDL = new Set(['42P07', '42701', '42710', '23505']);
+const SETUP_ATTEMPTS = 5;
+
+/**
+ * ltijs-sequelize creates its tables and indexes with check-then-create, so instances starting
+ * together on an empty database collided and all but one exited. A collision means the object now
+ * exists: set up again, and the next check finds it.
+ */
+async function setUpTables(lti: LtijsProvider): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await lti.Database.setup();
+      return;
+    } catch (err) {
+      const code = (err as { parent?: { code?: string } }).parent?.code;
+      if (attempt === SETUP_ATTEMPTS || !code || !CONCURRENT_DDL.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+    }
+  }
 }

@@ -56,7 +56,7 @@ const MAX_FORM_BYTES = '64kb';
 const MAX_BODY_BYTES = '256kb';
 
 export async function createApp(config: Config, database: Database, logger: Logger): Promise<App> {
-  const lti = await createLtiProvider(config, database.sequelize);
+  const lti = await createLtiProvider(config, database);
   const platforms = new PlatformService(lti, database.db);
   const definitions = new DefinitionService(database.db);
   const platformFetch = policyFetch(config.outboundAllowPrivateNetworks);

@@ -19,10 +19,27 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
   });
   afterAll(() => target.dispose());
 
+  test('several instances starting together on an empty database all start (ltijs creates its tables once)', async () => {
+    const fresh = await createTestDatabase(kind);
+    try {
+      const config = loadConfig(fresh.env);
+      const first = await openDatabase(config, logger);
+      // Embedded: the others reach the first one's database process through its socket, as a second instance would.
+      const others = await Promise.all([openDatabase(config, logger), openDatabase(config, logger)]);
+      const databases = [first, ...others];
+      const providers = await Promise.allSettled(databases.map((database) => createLtiProvider(config, database)));
+      expect(providers.map((p) => (p.status === 'rejected' ? String(p.reason) : 'started'))).toEqual(['started', 'started', 'started']);
+      for (const p of providers) if (p.status === 'fulfilled') await p.value.Database.Close();
+      for (const database of [...others, first]) await database.close();
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
   test('a rolled-back transaction leaves no rows while ltijs writes to the same database', async () => {
     const config = loadConfig(target.env);
     const database = await openDatabase(config, logger);
-    const lti = await createLtiProvider(config, database.sequelize);
+    const lti = await createLtiProvider(config, database);
     const ltijsDb = lti.Database as unknown as { Insert(key: false, table: string, row: object): Promise<unknown>; Get(key: false, table: string, q: object): Promise<unknown[] | false> };
     try {
       // ltijs keeps inserting nonces through its own Sequelize connections the whole time.
