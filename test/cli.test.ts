@@ -84,6 +84,21 @@ describe.each(DATABASE_KINDS)('CLI on %s', (kind) => {
       extraEnv = {};
       await other.dispose();
     }
+
+    // An installation that already made its own key under the same id refuses the backup whole.
+    const started = await createTestDatabase(kind);
+    target = started;
+    try {
+      await run(['issuer', 'add', '--slug', 'faculty-of-science', '--name', 'Faculty of Science']);
+      extraEnv = { KEY_BACKUP_PASSPHRASE: 'correct horse battery staple' };
+      await expect(run(['issuer', 'import-keys', '--in', file])).rejects.toThrow(/#key-1 exists here with another key pair, made when this installation first started; nothing was imported/);
+      const listed = JSON.parse((await run(['issuer', 'list', '--json'])).out) as Array<{ keys: unknown[] }>;
+      expect(listed.map((i) => i.keys.length)).toEqual([1]);
+    } finally {
+      target = saved;
+      extraEnv = {};
+      await started.dispose();
+    }
   });
 
   test('credentials export writes every issued credential and an index', async () => {

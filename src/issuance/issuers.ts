@@ -299,7 +299,10 @@ export class IssuerService {
           image_url: profile.imageUrl ?? null, country_code: profile.countryCode ?? null,
           is_default: isDefault && !(await trx.selectFrom('issuer_profile').select('id').where('is_default', '=', true).executeTakeFirst()),
         }).returning('id').executeTakeFirstOrThrow();
-        const have = new Set((await trx.selectFrom('issuer_key').select('id').where('issuer_id', '=', row.id).execute()).map((k) => k.id));
+        const have = new Map((await trx.selectFrom('issuer_key').select(['id', 'public_key_multibase']).where('issuer_id', '=', row.id).execute()).map((k) => [k.id, k.public_key_multibase]));
+        // Same id, other key pair: this installation made its own at its first start. Skipping it would leave the backup's credentials unverifiable.
+        const clash = issuerKeys.find((k) => have.has(k.id) && have.get(k.id) !== k.publicKeyMultibase);
+        if (clash) throw new KeyImportError(`${clash.id} exists here with another key pair, made when this installation first started; nothing was imported. Restore the backup into a new database before the tool first starts on it (docs/deploy.md, "Restore drill")`);
         const hasCurrent = (await trx.selectFrom('issuer_key').select('id').where('issuer_id', '=', row.id).where('retired_at', 'is', null).executeTakeFirst()) !== undefined;
         for (const [i, key] of issuerKeys.entries()) {
           if (have.has(key.id)) continue;
