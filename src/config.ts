@@ -78,7 +78,10 @@ function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string 
   const name = String(issue.path[0]);
   const field = envSchema.shape[name as keyof typeof envSchema.shape];
   const got = env[name];
-  return `Configuration error: ${name} must be ${field?.description ?? 'valid'}` + (got === undefined || SECRET_VARIABLES.has(name) ? '' : ` (got "${got.length > 60 ? got.slice(0, 60) + '…' : got}")`);
+  if (got === undefined || SECRET_VARIABLES.has(name)) return `Configuration error: ${name} must be ${field?.description ?? 'valid'}`;
+  // A connection URL's password is a secret too, even in a URL too broken to parse.
+  const shown = got.replace(/(\/\/[^/@:]*:)[^@/]*@/, '$1***@');
+  return `Configuration error: ${name} must be ${field?.description ?? 'valid'} (got "${shown.length > 60 ? shown.slice(0, 60) + '…' : shown}")`;
 }
 
 /**

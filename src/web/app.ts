@@ -52,6 +52,7 @@ export interface App {
 }
 
 const MAX_FORM_BYTES = '64kb';
+const PRIVATE_PATHS = ['/lti/', '/app/', '/api/v1/', '/admin'];
 /** Session requests: a definition with long Japanese texts, or a bulk action for 500 learners. */
 const MAX_BODY_BYTES = '256kb';
 
@@ -105,6 +106,11 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const origins = new PlatformOrigins(database.db);
   platforms.onChange(() => origins.forget());
   app.use(securityHeaders(origins));
+  // Session answers hold a learner's data and often the ltik: no browser or proxy may keep them.
+  app.use((req, res, next) => {
+    if (PRIVATE_PATHS.some((p) => req.path.startsWith(p))) res.set('cache-control', 'no-store');
+    next();
+  });
   app.use('/static', express.static(path.resolve('views/static'), { maxAge: '1h', index: false }));
   // The pages anyone may call: verification and shared credentials, and registration attempts.
   app.use(['/verify', '/api/v1/verify', '/credentials'], rateLimited(new RateLimiter(config.rateLimitPerMinute)));

@@ -41,7 +41,8 @@ export function renderError(req: Request, res: Response, status: number, page: E
     res.status(status).json({ error: page.reason, message: t(`errors.${page.reason}.message`, page.params ?? {}) });
     return;
   }
-  renderPage(req, res, status, 'error', { status, reason: page.reason, params: page.params ?? {} });
+  // The id the log line of this request carries, for support to find it.
+  renderPage(req, res, status, 'error', { status, reason: page.reason, params: page.params ?? {}, requestId: status >= 500 ? String(req.id ?? '') : '' });
 }
 
 /** Rejects a login or launch: a clear page in the user's language, and a log line without any token. */

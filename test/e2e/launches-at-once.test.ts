@@ -55,5 +55,8 @@ describe.each(DATABASE_KINDS)('launches at once on %s', (kind) => {
     expect(total).toBeGreaterThan(waited!);
     const health = await fetch(`${tool.url}/healthz`);
     expect(timing(health.headers).lms).toBe(0);
+    // A session answer is never kept by a browser or proxy cache; a public one may be.
+    expect(page.headers!.get('cache-control')).toBe('no-store');
+    expect(health.headers.get('cache-control')).toBeNull();
   });
 });

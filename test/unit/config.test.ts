@@ -50,6 +50,11 @@ describe('configuration', () => {
     expect(message).not.toContain('\n');
   });
 
+  test('a broken DATABASE_URL is named without its password', () => {
+    const message = errorFor({ DATABASE_URL: 'mysql://microcred:s3cret-pass@db:5432/x' });
+    expect(message).toBe('Configuration error: DATABASE_URL must be a PostgreSQL connection URL, e.g. postgres://user:pass@db:5432/microcred (leave unset for the embedded database) (got "mysql://microcred:***@db:5432/x")');
+  });
+
   test('an unwritable DATA_DIR is named', () => {
     const file = path.join(dataDir(), 'not-a-directory');
     writeFileSync(file, '');
