@@ -90,5 +90,10 @@ declare module 'ltijs' {
 declare module 'ltijs-sequelize' {
   export default class LtijsSequelize {
     constructor(database: string, user: string, password: string | undefined, options: Record<string, unknown>);
+    Get(...args: unknown[]): Promise<unknown>;
+    Insert(...args: unknown[]): Promise<unknown>;
+    Replace(...args: unknown[]): Promise<unknown>;
+    Modify(...args: unknown[]): Promise<unknown>;
+    Delete(...args: unknown[]): Promise<unknown>;
   }
 }
