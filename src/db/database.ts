@@ -2,6 +2,7 @@ import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { DATABASE_CONNECT_TIMEOUT_MS } from './availability.js';
 import { EmbeddedDatabase } from './embedded-database.js';
 import { EmbeddedPostgres, type SocketConnection } from './embedded-postgres.js';
 import { migrations } from './migrations/index.js';
@@ -14,7 +15,7 @@ export interface SequelizeTarget {
   database: string;
   user: string;
   password: string | undefined;
-  options: { host: string; port: number; dialect: 'postgres'; logging: false; dialectOptions?: { ssl: { rejectUnauthorized: boolean } }; pool: { max: number } };
+  options: { host: string; port: number; dialect: 'postgres'; logging: false; dialectOptions: { connectionTimeoutMillis: number; ssl?: { rejectUnauthorized: boolean } }; pool: { max: number } };
 }
 
 export interface Database {
@@ -35,20 +36,26 @@ function targetFromUrl(url: string): { pool: pg.PoolConfig; sequelize: Sequelize
   const sslmode = u.searchParams.get('sslmode');
   const ssl = sslmode && sslmode !== 'disable' ? { rejectUnauthorized: sslmode === 'verify-full' || sslmode === 'verify-ca' } : undefined;
   return {
-    pool: { connectionString: url, max: 10 },
+    pool: { connectionString: url, max: 10, connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS },
     sequelize: {
       database: decodeURIComponent(u.pathname.slice(1)) || 'postgres',
       user: decodeURIComponent(u.username) || 'postgres',
       password: u.password ? decodeURIComponent(u.password) : undefined,
-      options: { host: u.hostname, port: Number(u.port || 5432), dialect: 'postgres', logging: false, pool: { max: 5 }, ...(ssl ? { dialectOptions: { ssl } } : {}) },
+      options: {
+        host: u.hostname, port: Number(u.port || 5432), dialect: 'postgres', logging: false, pool: { max: 5 },
+        dialectOptions: { connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS, ...(ssl ? { ssl } : {}) },
+      },
     },
   };
 }
 
 function targetFromSocket(c: SocketConnection): { pool: pg.PoolConfig; sequelize: SequelizeTarget } {
   return {
-    pool: { ...c, max: 4 },
-    sequelize: { database: c.database, user: c.user, password: undefined, options: { host: c.host, port: c.port, dialect: 'postgres', logging: false, pool: { max: 4 } } },
+    pool: { ...c, max: 4, connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS },
+    sequelize: {
+      database: c.database, user: c.user, password: undefined,
+      options: { host: c.host, port: c.port, dialect: 'postgres', logging: false, pool: { max: 4 }, dialectOptions: { connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS } },
+    },
   };
 }
 
@@ -79,8 +86,9 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
     }
   }
   const pool = new pg.Pool(target.pool);
-  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection failed'));
-  // A connection lost mid-query fails that query; its client's own error event must not end the process.
+  // A lost connection, idle or mid-query, is logged once by its client's listener; without these
+  // listeners its error event would end the process. The query it was running fails on its own.
+  pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', (err) => logger.warn({ err: err.message }, 'database connection lost')));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   try {

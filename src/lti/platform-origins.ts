@@ -1,6 +1,7 @@
+import { isDatabaseUnavailable } from '../db/availability.js';
 import type { Db } from '../db/database.js';
 
-/** Another instance's new platform shows here within this time; this instance's at once. */
+/** Another instance's new platform shows here within this time (from the request after); this instance's at once. */
 const CACHE_MS = 5_000;
 
 function originOf(url: unknown): string | undefined {
@@ -16,6 +17,7 @@ function originOf(url: unknown): string | undefined {
  */
 export class PlatformOrigins {
   private cached: { at: number; origins: string[] } | undefined;
+  private refreshing: Promise<string[]> | undefined;
 
   constructor(private readonly db: Db) {}
 
@@ -43,13 +45,36 @@ export class PlatformOrigins {
 
   /** Every registered platform's origins, deduplicated. */
   async all(): Promise<string[]> {
-    if (this.cached && Date.now() - this.cached.at < CACHE_MS) return this.cached.origins;
-    const [platforms, recorded] = await Promise.all([
-      this.db.selectFrom('platform_registration').select('issuer').execute(),
-      this.db.selectFrom('platform_origin as o')
-        .innerJoin('platform_registration as p', (j) => j.onRef('p.issuer', '=', 'o.issuer').onRef('p.client_id', '=', 'o.client_id'))
-        .select('o.origin').execute(),
-    ]);
+    const cached = this.cached;
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.origins;
+    this.refreshing ??= this.lookup().finally(() => {
+      this.refreshing = undefined;
+    });
+    if (!cached) return this.refreshing;
+    // Past its time, the list still answers while the new one is read: no response waits on the
+    // database for its CSP, not even /healthz while the database hangs. A failure other than an
+    // outage shows on the next request, which then waits for the lookup.
+    this.refreshing.catch(() => {
+      this.cached = undefined;
+    });
+    return cached.origins;
+  }
+
+  private async lookup(): Promise<string[]> {
+    let platforms, recorded;
+    try {
+      [platforms, recorded] = await Promise.all([
+        this.db.selectFrom('platform_registration').select('issuer').execute(),
+        this.db.selectFrom('platform_origin as o')
+          .innerJoin('platform_registration as p', (j) => j.onRef('p.issuer', '=', 'o.issuer').onRef('p.client_id', '=', 'o.client_id'))
+          .select('o.origin').execute(),
+      ]);
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      // Until the database answers: the last known origins, or only our own ('self').
+      this.cached = { at: Date.now(), origins: this.cached?.origins ?? [] };
+      return this.cached.origins;
+    }
     const origins = [...new Set([...platforms.map((p) => originOf(p.issuer)), ...recorded.map((r) => r.origin)].filter((o): o is string => o !== undefined))].sort();
     this.cached = { at: Date.now(), origins };
     return origins;

@@ -1,3 +1,4 @@
+import type { Express, NextFunction, Request, Response } from 'express';
 import ltijs, { type LtijsProvider } from 'ltijs';
 import LtijsSequelize from 'ltijs-sequelize';
 import LtijsAuth from 'ltijs/dist/Utils/Auth.js';
@@ -5,6 +6,7 @@ import { generateKeyPair, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Sequelize } from 'sequelize';
 import type { Config } from '../config.js';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/availability.js';
 import type { Database, SequelizeTarget } from '../db/database.js';
 import { ID_TOKEN_MAX_AGE_S } from './launch-security.js';
 import { LTI_ROUTES } from './tool-configuration.js';
@@ -37,7 +39,7 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
   // Browsers treat loopback as a secure context and accept Secure cookies there over plain http.
   const { protocol, hostname } = new URL(config.publicUrl);
   const secure = protocol === 'https:' || ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
-  lti.setup(config.ltiEncryptionKey, { plugin: ltijsDatabase(database.sequelize) }, {
+  lti.setup(config.ltiEncryptionKey, { plugin: new LtijsDatabase(database.sequelize) }, {
     appRoute: LTI_ROUTES.launch,
     loginRoute: LTI_ROUTES.login,
     keysetRoute: LTI_ROUTES.keyset,
@@ -52,6 +54,7 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
     ltiaas: true,
     tokenMaxAge: ID_TOKEN_MAX_AGE_S,
   });
+  passRejections(lti.app);
   // ltijs-sequelize reports its own schema migrations on the console; keep stdout structured.
   const { log, info } = console;
   console.log = console.info = () => undefined;
@@ -63,33 +66,96 @@ export async function createLtiProvider(config: Pick<Config, 'ltiEncryptionKey' 
   return lti;
 }
 
-/**
- * The ltijs-sequelize plugin, with its Replace made atomic. The plugin replaces a row by a delete
- * then a create: a request between the two (the same user launching in two tabs) found no session
- * and got 401. In one transaction, readers see the old row or the new one. Its Sequelize instance
- * is private, so it is caught as it is made.
- */
-function ltijsDatabase(target: SequelizeTarget): LtijsSequelize {
-  let sequelize: Sequelize | undefined;
-  Sequelize.addHook('afterInit', 'ltijs-instance', (instance) => {
-    sequelize = instance;
+/** A connection failure becomes DatabaseUnavailableError; any other error is left as it is. */
+function guarded<T>(work: Promise<T>): Promise<T> {
+  const result = work.catch((err: unknown) => {
+    throw isDatabaseUnavailable(err) && !(err instanceof DatabaseUnavailableError) ? new DatabaseUnavailableError(err) : err;
   });
-  let plugin: LtijsSequelize;
-  try {
-    plugin = new LtijsSequelize(target.database, target.user, target.password, target.options);
-  } finally {
-    Sequelize.removeHook('afterInit', 'ltijs-instance');
-  }
-  const models = sequelize!.models;
-  plugin.Replace = async (key, table, info, item, index) => {
-    const row = key ? { ...index, ...(await plugin.Encrypt(JSON.stringify(item), key)) } : item;
-    await sequelize!.transaction(async (transaction) => {
-      await models[table]!.destroy({ where: info, transaction });
-      await models[table]!.create(row, { transaction });
+  // ltijs does not await some of its deletes; their failure must not end the process as an unhandled rejection.
+  result.catch(() => undefined);
+  return result;
+}
+
+/**
+ * ltijs-sequelize, with two repairs:
+ * - it throws DatabaseUnavailableError when the database cannot be reached. ltijs keeps only an
+ *   error's message (for onInvalidToken, and in its own 500 answers), so that message is what
+ *   tells an outage from a bad token;
+ * - its Replace is atomic. The plugin replaces a row by a delete then a create: a request between
+ *   the two (the same user launching in two tabs) found no session and got 401. In one
+ *   transaction, readers see the old row or the new one. The plugin's Sequelize instance is
+ *   private, so it is caught as it is made.
+ */
+class LtijsDatabase extends LtijsSequelize {
+  private readonly sequelize: Sequelize;
+
+  constructor(target: SequelizeTarget) {
+    let made: Sequelize | undefined;
+    Sequelize.addHook('afterInit', 'ltijs-instance', (instance) => {
+      made = instance;
     });
-    return true;
-  };
-  return plugin;
+    try {
+      super(target.database, target.user, target.password, target.options);
+    } finally {
+      Sequelize.removeHook('afterInit', 'ltijs-instance');
+    }
+    this.sequelize = made!;
+  }
+
+  override Get(...args: unknown[]) {
+    return guarded(super.Get(...args));
+  }
+
+  override Insert(...args: unknown[]) {
+    return guarded(super.Insert(...args));
+  }
+
+  override Replace(...args: unknown[]) {
+    const [key, table, info, item, index] = args as [string | false, string, Record<string, unknown>, Record<string, unknown>, Record<string, unknown> | undefined];
+    return guarded((async () => {
+      const row = key ? { ...index, ...(await this.Encrypt(JSON.stringify(item), key)) } : item;
+      const model = this.sequelize.models[table]!;
+      await this.sequelize.transaction(async (transaction) => {
+        await model.destroy({ where: info, transaction });
+        await model.create(row, { transaction });
+      });
+      return true;
+    })());
+  }
+
+  override Modify(...args: unknown[]) {
+    return guarded(super.Modify(...args));
+  }
+
+  override Delete(...args: unknown[]) {
+    return guarded(super.Delete(...args));
+  }
+}
+
+type Middleware = (req: Request, res: Response, next: NextFunction) => unknown;
+
+/**
+ * ltijs' own middleware (its session check among it) is async, and Express 4 drops a rejected
+ * promise: the request would never be answered, and Node ends on an unhandled rejection. The
+ * session check's catch block reads the database again, so an outage rejects right there. Such
+ * rejections go to the error handler instead, unless the middleware had already passed the request on.
+ */
+function passRejections(app: Express): void {
+  const { stack } = (app as unknown as { _router: { stack: Array<{ handle: Middleware }> } })._router;
+  for (const layer of stack) {
+    const middleware = layer.handle;
+    if (middleware.constructor.name !== 'AsyncFunction') continue;
+    layer.handle = (req, res, next) => {
+      let passedOn = false;
+      const onward: NextFunction = (err?: unknown) => {
+        passedOn = true;
+        next(err);
+      };
+      (middleware(req, res, onward) as Promise<unknown>).catch((err: unknown) => {
+        if (!passedOn) next(err);
+      });
+    };
+  }
 }
 
 /** duplicate_table, duplicate_column, duplicate_object, unique_violation (on the catalog): another instance's CREATE won the race. */

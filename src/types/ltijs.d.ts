@@ -90,8 +90,11 @@ declare module 'ltijs' {
 declare module 'ltijs-sequelize' {
   export default class LtijsSequelize {
     constructor(database: string, user: string, password: string | undefined, options: Record<string, unknown>);
-    /** Stores `item` (encrypted under `key` with `index` in the clear) in place of the rows matching `info`. */
-    Replace(key: string | false, table: string, info: Record<string, unknown>, item: Record<string, unknown>, index?: Record<string, unknown>): Promise<boolean>;
+    Get(...args: unknown[]): Promise<unknown>;
+    Insert(...args: unknown[]): Promise<unknown>;
+    Replace(...args: unknown[]): Promise<unknown>;
+    Modify(...args: unknown[]): Promise<unknown>;
+    Delete(...args: unknown[]): Promise<unknown>;
     Encrypt(data: string, secret: string): Promise<{ iv: string; data: string }>;
   }
 }

@@ -36,6 +36,8 @@ import { extensionContext } from '../issuance/credential.js';
 import { SigningPool } from '../issuance/signing-pool.js';
 import os from 'node:os';
 import { launchRejecter, renderError, renderPage } from './render.js';
+import { isDatabaseUnavailable } from '../db/availability.js';
+import { databaseUnavailable, ltijsOutageAnswers } from './database-outage.js';
 
 export interface App {
   app: Express;
@@ -99,7 +101,8 @@ export async function createApp(config: Config, database: Database, logger: Logg
       err: (err: Error) => ({ type: err.name, message: err.message }),
     },
     customErrorMessage: (_req, res) => `request failed with ${res.statusCode}`,
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    // 503: the database or the LMS is unreachable, a state the tool answers rather than a bug.
+    customLogLevel: (_req, res, err) => (err || (res.statusCode >= 500 && res.statusCode !== 503) ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
   }));
 
@@ -134,6 +137,8 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
   // Parsed here, before ltijs' own parsers with their 100 KiB default, so our limits apply.
   app.use(['/app', '/api/v1'], express.json({ limit: MAX_BODY_BYTES }), express.urlencoded({ extended: false, limit: MAX_BODY_BYTES }), csrfGuard(config.publicUrl));
+  const unavailable = databaseUnavailable(logger);
+  app.use([LTI_ROUTES.login, LTI_ROUTES.keyset], ltijsOutageAnswers(unavailable));
   app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
 
   app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));
@@ -141,6 +146,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
     if (err.type === 'entity.too.large') return renderError(req, res, 413, { reason: 'too_large' });
     if (err.type === 'entity.parse.failed') return renderError(req, res, 400, { reason: 'bad_body' });
     if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported') return renderError(req, res, 415, { reason: 'unsupported_encoding' });
+    if (isDatabaseUnavailable(err)) return unavailable(req, res, err);
     logger.error({ reqId: req.id, err: { message: err.message, stack: err.stack } }, 'unhandled error');
     return renderError(req, res, 500, { reason: 'internal' });
   });

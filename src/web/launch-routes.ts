@@ -17,6 +17,8 @@ import { handle } from './async-handler.js';
 import { IssuanceRefusal, type IssuanceService } from '../issuance/issuance-service.js';
 import { verificationPageUrl } from './credential-downloads.js';
 import { launchCourse, sessionUrl } from './launch-course.js';
+import { DATABASE_UNAVAILABLE } from '../db/availability.js';
+import { databaseUnavailable } from './database-outage.js';
 
 interface Deps {
   lti: LtijsProvider;
@@ -188,8 +190,11 @@ export function launchRoutes({ lti, db, platforms, awarding, issuance, definitio
     renderPage(req, res, 200, 'deep-link-return', { returnUrl, message });
   }));
 
+  const unavailable = databaseUnavailable(logger);
   lti.onInvalidToken(async (req, res) => {
     const reason = (res.locals.err as { details?: { message?: string } } | undefined)?.details?.message;
+    // ltijs' session check met the database down, not a bad token.
+    if (reason === DATABASE_UNAVAILABLE) return unavailable(req, res);
     logger.warn({ reqId: req.id, reason }, 'ltijs rejected a launch or session');
     renderError(req, res, 401, { reason: reason === 'jwt expired' ? 'session_expired' : 'invalid_session' });
   });

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { DATABASE_RETRY_AFTER_S } from '../db/availability.js';
 import type { Database } from '../db/database.js';
 import { extensionContext } from '../issuance/credential.js';
 import { performDynamicRegistration, RegistrationError, registrationQuery } from '../lti/dynamic-registration.js';
@@ -45,7 +46,7 @@ export function publicRoutes({ config, database, platforms, logger }: Deps): Rou
       ]);
       res.json({ status: 'ready', database: database.mode });
     } catch {
-      res.status(503).set('Retry-After', '5').json({ status: 'unavailable', database: database.mode });
+      res.status(503).set('Retry-After', String(DATABASE_RETRY_AFTER_S)).json({ status: 'unavailable', database: database.mode });
     }
   }));
 
