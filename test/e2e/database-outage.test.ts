@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { DATABASE_CONNECT_TIMEOUT_MS, DATABASE_RETRY_AFTER_S } from '../../src/db/availability.js';
 import { LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
-import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
+import { connectLms, defineQuizCredential, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { proxiedDatabase, type ProxiedDatabase } from '../helpers/cuttable-proxy.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser, parseAutoPostForm } from '../helpers/lti-client.js';
@@ -101,21 +101,13 @@ describe.each(DATABASE_KINDS)('a database outage on %s', (kind) => {
     // Syncs run when the test sweeps, not on a clock.
     tool = await startTestTool({ ...proxied.env, COURSE_SYNC_CRON: 'off' });
     lms = await connectLms(tool, { flavor: 'moodle' });
-    const context = await tool.database.db.selectFrom('lti_context').select(['id', 'issuer', 'client_id']).executeTakeFirstOrThrow();
-    courseRef = context.id;
-    const saved = await tool.app.definitions.create({ contextRef: context.id, issuer: context.issuer, clientId: context.client_id }, {
-      definition: {
-        name: 'Quizzes', description: 'All quizzes attempted.', criteriaNarrative: 'Quizzes ≥ 30%', language: 'en', version: '1', learningOutcomes: ['Explain data types'],
-        workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Internal', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-      },
-      criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 30 },
-    }, await tool.app.awarding.courseLineItems(context.id), 'teacher');
-    if (!saved.ok) throw new Error('credential not saved');
+    const { course, credentialId } = await defineQuizCredential(tool, 30);
+    courseRef = course.contextRef;
 
     const learner = new LtiBrowser('ja');
     const learnerLaunch = await learner.launch(lms.emu, launchOf(LEARNERS[1]!.id));
     learnerLtik = learnerLaunch.ltik!;
-    const claimed = await learner.fetch(`${tool.url}/api/v1/credentials/${saved.credential.id}/claim`, { method: 'POST', bearer: learnerLtik, json: {} });
+    const claimed = await learner.fetch(`${tool.url}/api/v1/credentials/${credentialId}/claim`, { method: 'POST', bearer: learnerLtik, json: {} });
     if (claimed.status !== 201) throw new Error(`claim answered ${claimed.status}`);
     const issued = (await claimed.json()) as { id: string; credential: unknown };
     issuedId = issued.id;

@@ -1,5 +1,5 @@
 import { LEARNERS, RESOURCE_LINK, SAMPLE_COURSE } from '../fixtures/sample-course.js';
-import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
+import { connectLms, defineQuizCredential, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
@@ -37,15 +37,7 @@ describe.each(DATABASE_KINDS)('launches at once on %s', (kind) => {
 
   test("a learner's page tells, in Server-Timing, its own time from the time it waited on the LMS's results", async () => {
     const timing = (headers: Headers | undefined) => Object.fromEntries([...(headers?.get('server-timing') ?? '').matchAll(/(\w+);dur=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
-    const ctx = await tool.database.db.selectFrom('lti_context').select(['id', 'issuer', 'client_id']).executeTakeFirstOrThrow();
-    const saved = await tool.app.definitions.create({ contextRef: ctx.id, issuer: ctx.issuer, clientId: ctx.client_id }, {
-      definition: {
-        name: 'Quizzes', description: 'All quizzes passed.', criteriaNarrative: 'Quizzes ≥ 50%', language: 'en', version: '1', learningOutcomes: ['Explain data types'],
-        workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Internal', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-      },
-      criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 50 },
-    }, await tool.app.awarding.courseLineItems(ctx.id), 'teacher');
-    expect(saved.ok).toBe(true);
+    await defineQuizCredential(tool, 50);
     lms.emu.requests.length = 0;
     const page = await new LtiBrowser().launch(lms.emu, { userId: LEARNERS[1]!.id, courseId: SAMPLE_COURSE.id, resourceLinkId: RESOURCE_LINK.id, clientId: lms.clientId });
     expect(page.status).toBe(200);

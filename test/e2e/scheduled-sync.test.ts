@@ -1,4 +1,4 @@
-import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
+import { connectLms, defineQuizCredential, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
 
@@ -33,19 +33,10 @@ describe.each(DATABASE_KINDS)('scheduled course syncs across two app instances o
   });
 
   test('a sweep syncs each course with credentials once, and a learner who never returns is awarded', async () => {
-    const ctx = await first.database.db.selectFrom('lti_context').select(['id', 'issuer', 'client_id']).executeTakeFirstOrThrow();
-    const course = { contextRef: ctx.id, issuer: ctx.issuer, clientId: ctx.client_id };
-    const saved = await first.app.definitions.create(course, {
-      definition: {
-        name: 'Quizzes', description: 'All quizzes passed.', criteriaNarrative: 'Quizzes ≥ 50%', language: 'en', version: '1', learningOutcomes: ['Explain data types'],
-        workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Internal', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-      },
-      criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 50 },
-    }, await first.app.awarding.courseLineItems(ctx.id), 'teacher');
-    expect(saved.ok).toBe(true);
+    const { course } = await defineQuizCredential(first, 50);
 
     await Promise.all([first.app.scheduler.sweepNow(), second.app.scheduler.sweepNow()]);
-    await until(() => first.database.db.selectFrom('course_sync').select('last_success_at').where('context_ref', '=', ctx.id).where('last_success_at', 'is not', null).executeTakeFirst());
+    await until(() => first.database.db.selectFrom('course_sync').select('last_success_at').where('context_ref', '=', course.contextRef).where('last_success_at', 'is not', null).executeTakeFirst());
 
     const awards = await first.database.db.selectFrom('award').select('user_id').execute();
     expect(awards.length).toBeGreaterThan(0);

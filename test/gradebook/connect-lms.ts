@@ -46,3 +46,18 @@ export function recordingSleep(): { sleep: (ms: number) => Promise<void>; waits:
   const waits: number[] = [];
   return { waits, sleep: async (ms) => void waits.push(ms) };
 }
+
+/** A credential in the tool's one course: every quiz at `minPercent` or more. Returns the course and the credential's id. */
+export async function defineQuizCredential(tool: TestTool, minPercent: number): Promise<{ course: { contextRef: string; issuer: string; clientId: string }; credentialId: string }> {
+  const ctx = await tool.database.db.selectFrom('lti_context').select(['id', 'issuer', 'client_id']).executeTakeFirstOrThrow();
+  const course = { contextRef: ctx.id, issuer: ctx.issuer, clientId: ctx.client_id };
+  const saved = await tool.app.definitions.create(course, {
+    definition: {
+      name: 'Quizzes', description: 'All quizzes passed.', criteriaNarrative: `Quizzes ≥ ${minPercent}%`, language: 'en', version: '1', learningOutcomes: ['Explain data types'],
+      workloadHours: 5, eqfLevel: 4, assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Internal', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
+    },
+    criteria: { type: 'score', select: { tag: 'quiz' }, minPercent },
+  }, await tool.app.awarding.courseLineItems(ctx.id), 'teacher');
+  if (!saved.ok) throw new Error(`the credential was not saved: ${JSON.stringify(saved)}`);
+  return { course, credentialId: saved.credential.id };
+}
