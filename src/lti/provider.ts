@@ -173,9 +173,18 @@ async function setUpTables(lti: LtijsProvider): Promise<void> {
       await lti.Database.setup();
       return;
     } catch (err) {
-      const code = (err as { parent?: { code?: string } }).parent?.code;
-      if (attempt === SETUP_ATTEMPTS || !code || !CONCURRENT_DDL.has(code)) throw err;
+      if (attempt === SETUP_ATTEMPTS || !CONCURRENT_DDL.has(sqlState(err) ?? '')) throw err;
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
     }
   }
+}
+
+/** The SQLSTATE under a Sequelize error (`parent`) or an umzug migration error (`cause`). */
+function sqlState(err: unknown): string | undefined {
+  let e = err as { code?: unknown; parent?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; e && depth < 5; depth++) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+    e = (e.parent ?? e.cause) as typeof e;
+  }
+  return undefined;
 }
