@@ -71,7 +71,7 @@ export class AwardingService {
 
   private afterRun: ((contextRef: string) => void) | undefined;
 
-  /** Told after each successful run of a course, e.g. to issue in the background what definitions issue automatically. */
+  /** Told after each successful course run, and after a launch that made an award: e.g. to issue in the background what definitions issue automatically. */
   onRunCompleted(listener: (contextRef: string) => void): void {
     this.afterRun = listener;
   }
@@ -303,7 +303,8 @@ export class AwardingService {
       newAwards += awardedNow;
     }
     await this.writeBack(course, credentials);
-    this.afterRun?.(course.contextRef);
+    // A launch that awarded nothing leaves nothing new to issue; course runs also retry what failed before.
+    if (newAwards > 0 || trigger !== 'launch') this.afterRun?.(course.contextRef);
     return { learners: snapshots.length, qualified, standings, newAwards };
   }
 

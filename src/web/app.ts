@@ -54,7 +54,10 @@ export interface App {
 }
 
 const MAX_FORM_BYTES = '64kb';
-const PRIVATE_PATHS = ['/lti/', '/app/', '/api/v1/', '/admin'];
+/** ltijs answers every path it sees (401 without an ltik), so it gets only the LTI and session paths. */
+const SESSION_PATHS = ['/lti/', '/app/', '/api/v1/'];
+/** Answers no cache may keep: the sessions' and the local admin page's. */
+const PRIVATE_PATHS = [...SESSION_PATHS, '/admin'];
 /** Session requests: a definition with long Japanese texts, or a bulk action for 500 learners. */
 const MAX_BODY_BYTES = '256kb';
 
@@ -133,13 +136,11 @@ export async function createApp(config: Config, database: Database, logger: Logg
   adminRoutes({ app, lti, config, db: database.db, platforms, issuers, logger });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
-  // ltijs answers every path it sees (401 without an ltik), so give it only the LTI and session paths.
-  const sessionPaths = ['/lti/', '/app/', '/api/v1/'];
   // Parsed here, before ltijs' own parsers with their 100 KiB default, so our limits apply.
   app.use(['/app', '/api/v1'], express.json({ limit: MAX_BODY_BYTES }), express.urlencoded({ extended: false, limit: MAX_BODY_BYTES }), csrfGuard(config.publicUrl));
   const unavailable = databaseUnavailable(logger);
   app.use([LTI_ROUTES.login, LTI_ROUTES.keyset], ltijsOutageAnswers(unavailable));
-  app.use((req, res, next) => (sessionPaths.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
+  app.use((req, res, next) => (SESSION_PATHS.some((p) => req.path.startsWith(p)) ? lti.app(req, res, next) : next()));
 
   app.use((req: Request, res: Response) => renderError(req, res, 404, { reason: 'not_found' }));
   app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: express.NextFunction) => {
