@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { CriteriaError } from '../criteria/index.js';
+import type { Credits } from '../criteria/credits.js';
 
 /**
  * What an instructor says a micro-credential is: everything an Open Badges 3.0 Achievement needs,
@@ -42,6 +43,8 @@ export const definitionSchema = z.object({
   learningOutcomes: z.array(text(1000)).min(1).max(40),
   workloadHours: z.number().positive().max(10000),
   ectsCredits: z.number().min(0).max(600).multipleOf(0.5).optional(),
+  /** Credits in credit hours (45 hours each, src/criteria/credits.ts); a credential states one system. */
+  creditHours: z.number().min(0).max(400).multipleOf(0.5).optional(),
   eqfLevel: z.number().int().min(1).max(8),
   nqfLevel: text(100).optional(),
   assessmentTypes: z.array(z.enum(ASSESSMENT_TYPES)).min(1),
@@ -62,10 +65,19 @@ export const definitionSchema = z.object({
   validForMonths: z.number().int().min(1).max(600).optional(),
   autoIssue: z.boolean().default(false),
   writeBackToGradebook: z.boolean().default(false),
-}).strict();
+}).strict().refine((d) => d.ectsCredits === undefined || d.creditHours === undefined, {
+  path: ['creditHours'], message: 'give the credits in one system: ECTS credits or credit hours, not both',
+});
 
 export type DefinitionInput = z.input<typeof definitionSchema>;
 export type Definition = z.output<typeof definitionSchema>;
 
 /** A field-level validation error: the JSON pointer to the field and what is wrong with it. */
 export type FieldError = CriteriaError;
+
+/** The credits a definition awards, in the system it states them in. */
+export function definitionCredits(d: Pick<Definition, 'ectsCredits' | 'creditHours'>): Credits | undefined {
+  if (d.ectsCredits !== undefined) return { amount: d.ectsCredits, system: 'ects' };
+  if (d.creditHours !== undefined) return { amount: d.creditHours, system: 'creditHours' };
+  return undefined;
+}

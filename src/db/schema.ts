@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { CreditSystem } from '../criteria/credits.js';
 import type { GradebookLineItem, GradebookResult } from '../gradebook/types.js';
 
 /** What one decision was made on besides the columns and results it references: the tool's own records. */
@@ -213,5 +214,78 @@ export interface Tables {
     action: string;
     target: string;
     details: ColumnType<Record<string, unknown>, string, string>;
+  };
+  /** A person: one or more LMS accounts known to be the same learner. */
+  learner: {
+    id: Generated<string>;
+    created_at: CreatedAt;
+  };
+  /** An LMS account (platform issuer + LTI sub) and the learner it belongs to. */
+  learner_account: {
+    issuer: string;
+    user_id: string;
+    learner_id: string;
+    /** How the account joined its learner: seen on its own, or linked by a credential the learner presented. */
+    linked_by: 'first_seen' | 'presented_credential';
+    linked_at: ColumnType<Date, Date | undefined, Date>;
+  };
+  accepted_issuer: {
+    did: string;
+    name: string;
+    credit_system: CreditSystem;
+    /** Ed25519 Multikey public keys; empty for did:key, whose key is the DID itself. */
+    public_keys: ColumnType<string[], string[] | undefined, string[]>;
+    added_at: CreatedAt;
+    added_by: string;
+  };
+  pathway: {
+    id: Generated<string>;
+    issuer_id: string;
+    current_revision: number;
+    created_at: CreatedAt;
+    created_by: string;
+    archived_at: Date | null;
+  };
+  pathway_revision: {
+    pathway_id: string;
+    revision: number;
+    definition: ColumnType<Record<string, unknown>, string, string>;
+    created_at: CreatedAt;
+    created_by: string;
+  };
+  pathway_credential: {
+    id: string;
+    pathway_id: string;
+    revision: number;
+    learner_id: string;
+    /** What the award was decided on: the credentials it counted and the credits. */
+    basis: ColumnType<Record<string, unknown>, string, never>;
+    issuer_id: string;
+    key_id: string;
+    status_list_id: string;
+    status_index: number;
+    document: ColumnType<Record<string, unknown>, string, never>;
+    holder_name: string | null;
+    issued_at: CreatedAt;
+    revoked_at: Date | null;
+    revoked_by: string | null;
+    revocation_reason: string | null;
+  };
+  imported_credential: {
+    id: Generated<string>;
+    learner_id: string;
+    issuer_did: string;
+    achievement_id: string;
+    achievement_name: string;
+    /** numeric comes back as a string. */
+    credits: ColumnType<string | null, number | null, never>;
+    valid_from: Date;
+    valid_until: Date | null;
+    /** False: its status list is another issuer's and could not be read offline. */
+    status_checked: boolean;
+    document: ColumnType<Record<string, unknown>, string, never>;
+    document_hash: string;
+    imported_at: CreatedAt;
+    imported_by: string;
   };
 }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Definition } from '../credentials/definition-schema.js';
+import { definitionCredits, type Definition } from '../credentials/definition-schema.js';
+import { CREDIT_SYSTEM_LABEL } from '../criteria/credits.js';
+import type { PathwayDefinition } from '../credentials/pathway-schema.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from './contexts.js';
 
 /**
@@ -59,6 +61,7 @@ export function identityHash(value: string, salt: string): string {
 
 /** The Achievement of a definition's revision, as credentials carry it and /achievements/... publishes it. */
 export function buildAchievement(d: Definition, achievementId: string, issuerId: string): Record<string, unknown> {
+  const credits = definitionCredits(d);
   const alignments = [
     ...d.alignments.map((a) => ({ type: ['Alignment'], ...a })),
     {
@@ -84,7 +87,7 @@ export function buildAchievement(d: Definition, achievementId: string, issuerId:
     ...(d.tags.length ? { tag: d.tags } : {}),
     alignment: alignments,
     // OB 3.0 counts creditsAvailable in credits without naming a system; the system is said beside it.
-    ...(d.ectsCredits !== undefined ? { creditsAvailable: d.ectsCredits, creditSystem: 'ECTS' } : {}),
+    ...(credits ? { creditsAvailable: credits.amount, creditSystem: CREDIT_SYSTEM_LABEL[credits.system] } : {}),
     creator,
     inLanguage: d.language,
     version: d.version,
@@ -117,11 +120,8 @@ export function issuerProfile(issuer: IssuerProfile): Record<string, unknown> {
 
 export function buildOpenBadgeCredential(input: CredentialInput): Record<string, unknown> {
   const d = input.definition;
-  const identifier = [
-    ...(input.learner.email ? [{ type: 'IdentityObject', hashed: true, identityHash: identityHash(input.learner.email.trim().toLowerCase(), input.salt), identityType: 'emailAddress', salt: input.salt }] : []),
-    // The platform's user id, as the platform knows the learner; plain, as it is no contact detail.
-    { type: 'IdentityObject', hashed: false, identityHash: input.learner.userId, identityType: 'ltiUserId' },
-  ];
+  const credits = definitionCredits(d);
+  const identifier = learnerIdentifiers({ email: input.learner.email, userIds: [input.learner.userId] }, input.salt);
   return {
     '@context': [CREDENTIALS_V2, OPEN_BADGES_V3, input.extensionContextUrl],
     id: input.id,
@@ -134,7 +134,7 @@ export function buildOpenBadgeCredential(input: CredentialInput): Record<string,
       type: ['AchievementSubject'],
       identifier,
       achievement: buildAchievement(d, input.achievementId, input.issuer.id),
-      ...(d.ectsCredits !== undefined ? { creditsEarned: d.ectsCredits } : {}),
+      ...(credits ? { creditsEarned: credits.amount } : {}),
       ...(input.activity.startDate ? { activityStartDate: input.activity.startDate } : {}),
       ...(input.activity.endDate ? { activityEndDate: input.activity.endDate } : {}),
     },
@@ -169,5 +169,68 @@ export function extensionContext(publicUrl: string): { url: string; document: Re
         '1EdTechJsonSchemaValidator2019': 'https://purl.imsglobal.org/spec/vccs/v1p0/context.json#1EdTechJsonSchemaValidator2019',
       },
     },
+  };
+}
+
+export interface PathwayCredentialInput {
+  id: string;
+  achievementId: string;
+  pathway: PathwayDefinition;
+  issuer: IssuerProfile;
+  /** IdentityObjects naming the learner (learnerIdentifiers()). */
+  identifier: Array<Record<string, unknown>>;
+  /** The held credentials the award stands on, each as its id and name. */
+  constituents: Array<{ id: string; name: string }>;
+  validFrom: string;
+  validUntil?: string;
+  /** For its credentialSchema type, as in course credentials. */
+  extensionContextUrl: string;
+  credentialStatus?: Record<string, unknown>;
+}
+
+/** The Achievement of a pathway's revision. Its credits are its constituents': it carries none itself, so nothing counts twice. */
+export function buildPathwayAchievement(p: PathwayDefinition, achievementId: string, issuer: IssuerProfile): Record<string, unknown> {
+  return {
+    id: achievementId,
+    type: ['Achievement'],
+    achievementType: p.achievementType,
+    name: p.name,
+    description: p.description,
+    criteria: { narrative: p.criteriaNarrative },
+    creator: issuerProfile(issuer),
+    inLanguage: p.language,
+    version: p.version,
+  };
+}
+
+/**
+ * The learner as credentials name them: the email's salted hash when known, and each LMS account's
+ * user id, plain, as the platform knows the learner (it is no contact detail).
+ */
+export function learnerIdentifiers(learner: { email?: string | undefined; userIds: readonly string[] }, salt: string): Array<Record<string, unknown>> {
+  return [
+    ...(learner.email ? [{ type: 'IdentityObject', hashed: true, identityHash: identityHash(learner.email.trim().toLowerCase(), salt), identityType: 'emailAddress', salt }] : []),
+    ...learner.userIds.map((userId) => ({ type: 'IdentityObject', hashed: false, identityHash: userId, identityType: 'ltiUserId' })),
+  ];
+}
+
+/** The OpenBadgeCredential of a pathway award; its evidence is the credentials it stacks. */
+export function buildPathwayCredential(input: PathwayCredentialInput): Record<string, unknown> {
+  return {
+    '@context': [CREDENTIALS_V2, OPEN_BADGES_V3, input.extensionContextUrl],
+    id: input.id,
+    type: ['VerifiableCredential', 'OpenBadgeCredential'],
+    name: input.pathway.name,
+    issuer: issuerProfile(input.issuer),
+    validFrom: input.validFrom,
+    ...(input.validUntil ? { validUntil: input.validUntil } : {}),
+    credentialSubject: {
+      type: ['AchievementSubject'],
+      identifier: input.identifier,
+      achievement: buildPathwayAchievement(input.pathway, input.achievementId, input.issuer),
+    },
+    evidence: input.constituents.map((c) => ({ id: c.id, type: ['Evidence'], name: c.name })),
+    ...(input.credentialStatus ? { credentialStatus: input.credentialStatus } : {}),
+    credentialSchema: [{ id: ACHIEVEMENT_CREDENTIAL_SCHEMA, type: '1EdTechJsonSchemaValidator2019' }],
   };
 }

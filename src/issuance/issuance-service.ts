@@ -5,11 +5,13 @@ import type { CourseRef } from '../credentials/definitions.js';
 import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/database.js';
 import type { Tables } from '../db/schema.js';
+import { ensureLearner, type LearnerAccount } from '../credentials/learners.js';
 import { buildOpenBadgeCredential, extensionContext } from './credential.js';
 import type { DocumentLoader } from '@digitalbazaar/vc';
 import { offlineDocumentLoader } from './document-loader.js';
 import type { IssuerService } from './issuers.js';
-import { StatusLists } from './status-lists.js';
+import { StatusLists, statusListIdOf } from './status-lists.js';
+import { verifyPresentedCredential, type VerificationReport } from './verification.js';
 
 /**
  * Turns awards into signed Open Badges 3.0 credentials, and revokes them. A learner holds at most
@@ -41,12 +43,18 @@ export class IssuanceService {
   readonly statusLists: StatusLists;
   readonly documentLoader: DocumentLoader;
   private readonly inFlight = new Map<string, Promise<IssuedRow>>();
+  private readonly issuedListeners: Array<(account: LearnerAccount, identity: LearnerIdentity) => void> = [];
   private readonly extensionUrl: string;
 
   constructor(private readonly db: Db, private readonly issuers: IssuerService, private readonly publicUrl: string, readonly sign: Signer) {
     this.statusLists = new StatusLists(db, publicUrl);
     this.documentLoader = offlineDocumentLoader(issuers.ownDocuments);
     this.extensionUrl = extensionContext(publicUrl).url;
+  }
+
+  /** Called after each credential is issued, e.g. to award the pathways it completes. */
+  onIssued(listener: (account: LearnerAccount, identity: LearnerIdentity) => void): void {
+    this.issuedListeners.push(listener);
   }
 
   achievementUrl(credentialId: string, revision: number): string {
@@ -113,6 +121,9 @@ export class IssuanceService {
     const email = identity.email ?? (member?.member?.email as string | undefined);
     const holderName = identity.name ?? (member?.member?.name as string | undefined) ?? null;
     const issuerRow = await this.issuers.defaultIssuer();
+    const account = { issuer: course.issuer, userId };
+    // The learner's record spans courses and platforms: the account belongs to a learner from its first credential.
+    await ensureLearner(this.db, account);
     const status = await this.statusLists.allocate(issuerRow.id);
     const id = randomUUID();
     const now = new Date();
@@ -143,6 +154,7 @@ export class IssuanceService {
       if (row) await recordAudit(trx, userId, 'credential.issued', `urn:uuid:${id}`, { credentialId, revision, userId, statusList: status.listId, statusIndex: status.index });
       return row;
     });
+    if (inserted) for (const listener of this.issuedListeners) listener(account, { name: holderName ?? undefined, email });
     // Another instance issued it first: theirs stands, and this signing's status bit stays unused.
     return inserted ?? (await this.issuedFor(credentialId, revision, userId))!;
   }
@@ -193,6 +205,19 @@ export class IssuanceService {
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('issued_credential').set({ share_enabled: enabled }).where('id', '=', issuedId).execute();
       await recordAudit(trx, actor, enabled ? 'credential.share_enabled' : 'credential.share_disabled', `urn:uuid:${issuedId}`, {});
+    });
+  }
+
+  /** A presented credential checked as /verify checks it: offline, our issuers' keys and status lists only. */
+  verify(credential: unknown): Promise<VerificationReport> {
+    return verifyPresentedCredential(credential, {
+      documentLoader: this.documentLoader,
+      ownContexts: new Set([this.extensionUrl]),
+      isOwnIssuer: (did) => this.issuers.isOwnIssuer(did),
+      statusOf: async (listUrl, index) => {
+        const listId = statusListIdOf(this.publicUrl, listUrl);
+        return listId === undefined ? undefined : this.statusLists.isRevoked(listId, index);
+      },
     });
   }
 

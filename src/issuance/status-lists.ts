@@ -5,7 +5,8 @@ import { STATUS_LIST_BITS, StatusBits, statusListCredential, statusListEntry } f
 
 /**
  * Status lists in the database. Revocation bits are not stored apart from the credentials: a list's
- * bits are its revoked credentials, so the published list can never disagree with them.
+ * bits are its revoked credentials (course and pathway credentials share an issuer's lists), so the
+ * published list can never disagree with them.
  */
 
 export function statusListUrl(publicUrl: string, listId: string): string {
@@ -56,7 +57,9 @@ export class StatusLists {
   async isRevoked(listId: string, index: number): Promise<{ revoked: boolean; revokedAt: Date | null } | undefined> {
     const list = await this.db.selectFrom('status_list').select('id').where('id', '=', listId).executeTakeFirst();
     if (!list) return undefined;
-    const row = await this.db.selectFrom('issued_credential').select('revoked_at').where('status_list_id', '=', listId).where('status_index', '=', index).executeTakeFirst();
+    const row = await this.db.selectFrom('issued_credential').select('revoked_at').where('status_list_id', '=', listId).where('status_index', '=', index)
+      .unionAll(this.db.selectFrom('pathway_credential').select('revoked_at').where('status_list_id', '=', listId).where('status_index', '=', index))
+      .executeTakeFirst();
     return { revoked: row?.revoked_at != null, revokedAt: row?.revoked_at ?? null };
   }
 
@@ -68,7 +71,9 @@ export class StatusLists {
     const list = await this.db.selectFrom('status_list').selectAll().where('id', '=', listId).executeTakeFirst();
     if (!list) return undefined;
     if (list.signed && list.signed_version === list.version) return list.signed;
-    const revoked = await this.db.selectFrom('issued_credential').select('status_index').where('status_list_id', '=', listId).where('revoked_at', 'is not', null).execute();
+    const revoked = await this.db.selectFrom('issued_credential').select('status_index').where('status_list_id', '=', listId).where('revoked_at', 'is not', null)
+      .unionAll(this.db.selectFrom('pathway_credential').select('status_index').where('status_list_id', '=', listId).where('revoked_at', 'is not', null))
+      .execute();
     const bits = StatusBits.empty();
     for (const r of revoked) bits.set(r.status_index, true);
     const unsigned = statusListCredential({ url: statusListUrl(this.publicUrl, listId), issuer: await issuerDidOf(list.issuer_id), validFrom: new Date().toISOString(), purpose: 'revocation', bits });

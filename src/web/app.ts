@@ -31,6 +31,9 @@ import { CredentialDownloads } from './credential-downloads.js';
 import { IssuerService } from '../issuance/issuers.js';
 import { IssuanceService } from '../issuance/issuance-service.js';
 import { AutomaticIssuance } from '../issuance/automatic-issuance.js';
+import { PathwayService } from '../credentials/pathways.js';
+import { LearnerRecords } from '../credentials/learner-records.js';
+import { recordRoutes } from './record-routes.js';
 import { sealingKey } from '../issuance/keys.js';
 import { extensionContext } from '../issuance/credential.js';
 import { SigningPool } from '../issuance/signing-pool.js';
@@ -49,6 +52,8 @@ export interface App {
   issuers: IssuerService;
   issuance: IssuanceService;
   automaticIssuance: AutomaticIssuance;
+  pathways: PathwayService;
+  records: LearnerRecords;
   /** Stops background jobs and ltijs' database work; the caller closes the HTTP server and the database. */
   close(): Promise<void>;
 }
@@ -77,6 +82,9 @@ export async function createApp(config: Config, database: Database, logger: Logg
   const issuance = new IssuanceService(database.db, issuers, config.publicUrl, async (issuerId, unsigned) => signing.sign(unsigned, await (await issuers.currentKey(issuerId)).pair));
   const automaticIssuance = new AutomaticIssuance(database.db, issuance, logger);
   awarding.onRunCompleted((contextRef) => automaticIssuance.request(contextRef));
+  const pathways = new PathwayService(database.db);
+  const records = new LearnerRecords(database.db, issuers, issuance, pathways, config.publicUrl, logger);
+  issuance.onIssued((account, identity) => records.reconsiderLater(account, identity));
   const scheduler = await SyncScheduler.start(database, awarding, logger, config.courseSyncCron);
   await automaticIssuance.resume();
   const app = express();
@@ -136,6 +144,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
   adminRoutes({ app, lti, config, db: database.db, platforms, issuers, logger });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
+  recordRoutes({ lti, records });
   // Parsed here, before ltijs' own parsers with their 100 KiB default, so our limits apply.
   app.use(['/app', '/api/v1'], express.json({ limit: MAX_BODY_BYTES }), express.urlencoded({ extended: false, limit: MAX_BODY_BYTES }), csrfGuard(config.publicUrl));
   const unavailable = databaseUnavailable(logger);
@@ -164,10 +173,13 @@ export async function createApp(config: Config, database: Database, logger: Logg
     issuers,
     issuance,
     automaticIssuance,
+    pathways,
+    records,
     close: async () => {
       restoreDefaultAgents?.();
       await scheduler.stop();
       await automaticIssuance.close();
+      await records.idle();
       await signing.close();
       await lti.Database.Close();
     },

@@ -17,7 +17,7 @@ const MAX_ALIGNMENT_ROWS = 60;
 
 const TEXT_FIELDS = [
   'name', 'description', 'criteriaNarrative', 'imageUrl', 'imageCaption', 'tags', 'language', 'version', 'learningOutcomes',
-  'workloadHours', 'ectsCredits', 'eqfLevel', 'nqfLevel', 'participation', 'qualityAssurance', 'awardingBodyName',
+  'workloadHours', 'ectsCredits', 'creditHours', 'eqfLevel', 'nqfLevel', 'participation', 'qualityAssurance', 'awardingBodyName',
   'awardingBodyUrl', 'awardingCountry', 'prerequisitesText', 'supervision', 'identityVerified', 'stackability', 'validForMonths', 'criteria',
 ] as const;
 type TextField = (typeof TEXT_FIELDS)[number];
@@ -76,6 +76,7 @@ export function formValuesFromDefinition(definition: Definition, criteria: Crite
     learningOutcomes: definition.learningOutcomes.join('\n'),
     workloadHours: numberText(definition.workloadHours),
     ectsCredits: numberText(definition.ectsCredits),
+    creditHours: numberText(definition.creditHours),
     eqfLevel: numberText(definition.eqfLevel),
     nqfLevel: definition.nqfLevel ?? '',
     assessmentTypes: [...definition.assessmentTypes],
@@ -162,6 +163,7 @@ export function submissionFromForm(values: FormValues): Submission {
     learningOutcomes: lines(values.learningOutcomes),
     workloadHours: requiredNumber(values.workloadHours),
     ectsCredits: optionalNumber(values.ectsCredits),
+    creditHours: optionalNumber(values.creditHours),
     eqfLevel: requiredNumber(values.eqfLevel),
     nqfLevel: optionalText(values.nqfLevel),
     assessmentTypes: values.assessmentTypes,

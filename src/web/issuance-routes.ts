@@ -7,8 +7,7 @@ import { buildAchievement, extensionContext } from '../issuance/credential.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../issuance/contexts.js';
 import type { IssuanceService, IssuedRow } from '../issuance/issuance-service.js';
 import { IssuerNotFoundError, issuerInput, type IssuerService } from '../issuance/issuers.js';
-import { statusListIdOf } from '../issuance/status-lists.js';
-import { parseCredentialText, verifyPresentedCredential, type VerificationReport } from '../issuance/verification.js';
+import { parseCredentialText, type VerificationReport } from '../issuance/verification.js';
 import { handle } from './async-handler.js';
 import { LANGUAGES, translator, type Language } from './i18n.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
@@ -50,17 +49,7 @@ export function localizeReport(report: VerificationReport, lang: Language) {
  */
 export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Router {
   const router = Router();
-  const ownContexts = new Set([extensionContext(publicUrl).url]);
-
-  const verify = async (credential: unknown) => verifyPresentedCredential(credential, {
-    documentLoader: issuance.documentLoader,
-    ownContexts,
-    isOwnIssuer: (did) => issuers.isOwnIssuer(did),
-    statusOf: async (listUrl, index) => {
-      const listId = statusListIdOf(publicUrl, listUrl);
-      return listId === undefined ? undefined : issuance.statusLists.isRevoked(listId, index);
-    },
-  });
+  const verify = (credential: unknown) => issuance.verify(credential);
 
   const profileOr404 = async (req: Request, res: Response) => {
     const s = slug.safeParse(req.params.slug);
