@@ -55,7 +55,7 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
   const verify = async (credential: unknown) => verifyPresentedCredential(credential, {
     documentLoader: issuance.documentLoader,
     ownContexts,
-    isOwnIssuer: (did) => issuers.isOwnIssuer(did),
+    canResolveIssuer: (did) => issuers.isOwnIssuer(did),
     statusOf: async (listUrl, index) => {
       const listId = statusListIdOf(publicUrl, listUrl);
       return listId === undefined ? undefined : issuance.statusLists.isRevoked(listId, index);
