@@ -1,5 +1,6 @@
 import { CLR_V2, CREDENTIALS_V2, OPEN_BADGES_V3 } from './contexts.js';
 import { issuerProfile, type IssuerProfile } from './credential.js';
+import { asList, asObject } from './json-values.js';
 
 /**
  * Builds the unsigned ClrCredential (1EdTech Comprehensive Learner Record 2.0) that gathers a
@@ -29,9 +30,6 @@ export interface ClrInput {
   credentials: Array<Record<string, unknown>>;
   associations: ClrAssociation[];
 }
-
-const asObject = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
 
 /** CLR 2.0 requires these first, in this order. */
 const REQUIRED_CONTEXTS = [CREDENTIALS_V2, CLR_V2, OPEN_BADGES_V3];

@@ -4,6 +4,7 @@ import type { DocumentLoader } from '@digitalbazaar/vc';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundledContexts } from './contexts.js';
+import { asList, asObject } from './json-values.js';
 import { verifyProof } from './signing.js';
 
 /**
@@ -47,8 +48,6 @@ const ajv = new Ajv2019.default({ allErrors: false, strict: false });
 addFormats.default(ajv);
 const validateAchievementCredential = ajv.compile(schema);
 
-const asObject = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
 const idOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof asObject(v)?.id === 'string' ? (asObject(v)!.id as string) : undefined);
 
 /** Parses what was pasted or extracted; a verdict instead of an exception for anything malformed. */
