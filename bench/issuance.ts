@@ -106,7 +106,7 @@ async function run(credentials: number): Promise<IssuanceBenchResult> {
     const verifyRawPerSecond = perSecond(documents.length, performance.now() - t);
     const deps = {
       documentLoader: issuance.documentLoader, ownContexts: new Set([extension.url]),
-      isOwnIssuer: async (did: string) => did === issuers.profileOf(issuerRow).id,
+      canResolveIssuer: async (did: string) => did === issuers.profileOf(issuerRow).id,
       statusOf: async (url: string, index: number) => issuance.statusLists.isRevoked(statusListIdOf(PUBLIC_URL, url)!, index),
     };
     t = performance.now();

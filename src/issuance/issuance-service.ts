@@ -213,7 +213,7 @@ export class IssuanceService {
     return verifyPresentedCredential(credential, {
       documentLoader: this.documentLoader,
       ownContexts: new Set([this.extensionUrl]),
-      isOwnIssuer: (did) => this.issuers.isOwnIssuer(did),
+      canResolveIssuer: (did) => this.issuers.isOwnIssuer(did),
       statusOf: async (listUrl, index) => {
         const listId = statusListIdOf(this.publicUrl, listUrl);
         return listId === undefined ? undefined : this.statusLists.isRevoked(listId, index);

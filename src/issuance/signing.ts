@@ -11,7 +11,9 @@ import type { DocumentLoader } from '@digitalbazaar/vc';
  */
 export async function signCredential(credential: Record<string, unknown>, key: Ed25519KeyPair, documentLoader: DocumentLoader, now?: Date): Promise<Record<string, unknown>> {
   const suite = new DataIntegrityProof({ signer: key.signer(), cryptosuite: eddsaRdfc2022, ...(now ? { date: now } : {}) });
-  const signed = await vc.issue({ credential, suite, documentLoader, ...(now ? { now } : {}) });
+  // A copy: jsonld-signatures adds the proof to the object it is given, and a second signing of the
+  // same object would carry both proofs.
+  const signed = await vc.issue({ credential: { ...credential }, suite, documentLoader, ...(now ? { now } : {}) });
   return { ...signed, proof: [signed.proof].flat() };
 }
 

@@ -4,11 +4,13 @@ import type { DocumentLoader } from '@digitalbazaar/vc';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { bundledContexts } from './contexts.js';
+import { asList, asObject } from './json-values.js';
 import { verifyProof } from './signing.js';
 
 /**
  * Checks a presented credential, one verdict per check. Nothing outside the bundled contexts and
- * this tool's own documents is resolved: anything else is reported as unresolvable, never fetched.
+ * the documents the loader holds (the tool's own, or pinned issuers' keys) is resolved: anything
+ * else is reported as unresolvable, never fetched.
  */
 
 export type CheckName = 'format' | 'contexts' | 'schema' | 'proof' | 'issuer' | 'status' | 'validity';
@@ -31,8 +33,8 @@ export interface VerificationDeps {
   documentLoader: DocumentLoader;
   /** Our own URLs that are not bundled contexts but may be named in @context (the extension context). */
   ownContexts: ReadonlySet<string>;
-  /** Whether a DID is one of this tool's issuers. */
-  isOwnIssuer(did: string): Promise<boolean>;
+  /** Whether the loader resolves this DID's keys: the verify page resolves only the tool's own issuers. Otherwise the proof is not checked. */
+  canResolveIssuer(did: string): Promise<boolean>;
   /** The status of a credential's entry in one of our lists; undefined for a list that is not ours. */
   statusOf(listUrl: string, index: number): Promise<{ revoked: boolean } | undefined>;
   now?: Date;
@@ -46,8 +48,6 @@ const ajv = new Ajv2019.default({ allErrors: false, strict: false });
 addFormats.default(ajv);
 const validateAchievementCredential = ajv.compile(schema);
 
-const asObject = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
 const idOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof asObject(v)?.id === 'string' ? (asObject(v)!.id as string) : undefined);
 
 /** Parses what was pasted or extracted; a verdict instead of an exception for anything malformed. */
@@ -90,17 +90,17 @@ export async function verifyPresentedCredential(input: unknown, deps: Verificati
     : { check: 'schema', outcome: 'failed', detail: 'schema_invalid', params: { path: schemaError?.instancePath || '/', error: schemaError?.message ?? 'invalid' } });
 
   const issuer = idOf(credential.issuer);
-  const ownIssuer = issuer !== undefined && (await deps.isOwnIssuer(issuer));
+  const issuerResolvable = issuer !== undefined && (await deps.canResolveIssuer(issuer));
   checks.push(issuer === undefined
     ? { check: 'issuer', outcome: 'failed', detail: 'no_issuer' }
-    : ownIssuer
+    : issuerResolvable
       ? { check: 'issuer', outcome: 'passed', detail: 'issuer_known', params: { issuer } }
       : { check: 'issuer', outcome: 'unresolvable', detail: 'issuer_foreign', params: { issuer: issuer.slice(0, 300) } });
 
   const size = Buffer.byteLength(JSON.stringify(credential));
   if (size > MAX_PROOF_CHECK_BYTES) {
     checks.push({ check: 'proof', outcome: 'failed', detail: 'too_large', params: { kib: String(Math.ceil(size / 1024)), max: String(MAX_PROOF_CHECK_BYTES / 1024) } });
-  } else if (contextsKnown && ownIssuer) {
+  } else if (contextsKnown && issuerResolvable) {
     // Dates are judged on their own below, so the proof is checked as of the credential's validFrom.
     const asOf = typeof credential.validFrom === 'string' && !Number.isNaN(Date.parse(credential.validFrom)) ? new Date(credential.validFrom) : now;
     const proof = await verifyProof(credential, deps.documentLoader, asOf);

@@ -309,7 +309,7 @@ describe.each(DATABASE_KINDS)('issuing, verifying and revoking Open Badges 3.0 c
     const deps = {
       documentLoader: tool.app.issuance.documentLoader,
       ownContexts: new Set([`${tool.url}/ns/microcredential/v1`]),
-      isOwnIssuer: async (did: string) => did === credential.issuer.id,
+      canResolveIssuer: async (did: string) => did === credential.issuer.id,
       statusOf: async () => undefined,
     };
     const later = await verifyPresentedCredential(credential, { ...deps, statusOf: async () => ({ revoked: false }), now: new Date(Date.parse(credential.validUntil) + 1000) });

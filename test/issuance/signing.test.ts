@@ -96,6 +96,12 @@ describe('signing and verifying with eddsa-rdfc-2022, offline', () => {
     expect(valid).toBe(true);
   });
 
+  test('signing leaves the credential it is given as it was', async () => {
+    const unsigned = credential();
+    await signCredential(unsigned, await openIssuerKey(key, sealing), loader());
+    expect(unsigned).toEqual(credential());
+  });
+
   test('a tampered field, a proof from another key, and an expired credential fail', async () => {
     const pair = await openIssuerKey(key, sealing);
     const signed = await signCredential(credential({ validUntil: '2027-12-01T00:00:00Z' }), pair, loader());
