@@ -95,6 +95,7 @@ export class LearnerRecords {
     this.extensionUrl = extensionContext(publicUrl).url;
   }
 
+  /** Where a pathway revision's Achievement is published (issuance-routes.ts). */
   pathwayAchievementUrl(pathwayId: string, revision: number): string {
     return `${this.publicUrl}/pathways/${pathwayId}/${revision}`;
   }
@@ -281,7 +282,7 @@ export class LearnerRecords {
     const accepted = await this.pathways.acceptedIssuers();
     const acceptedIssuer = accepted.find((a) => a.did === issuerDid);
     if (issuerDid && !acceptedIssuer) return { ok: false, reason: 'issuer_not_accepted', detail: issuerDid };
-    const documentLoader = offlineDocumentLoader(externalIssuerDocuments(accepted.map((a) => ({ did: a.did, publicKeyMultibase: a.publicKeys }))));
+    const documentLoader = offlineDocumentLoader(externalIssuerDocuments(accepted.map((a) => ({ did: a.did, keys: a.keys }))));
     const check = await checkExternalCredential(credential, { documentLoader, isOwnIssuer: (did) => this.issuers.isOwnIssuer(did) });
     if (!check.ok) return { ok: false, reason: check.reason, detail: check.detail };
     if (importer.kind === 'learner' && !namesHolder(credential, importer.email)) return { ok: false, reason: 'holder_unmatched' };

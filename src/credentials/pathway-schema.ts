@@ -50,11 +50,17 @@ export const acceptedIssuerSchema = z.object({
   did: didSchema,
   name: text(300),
   creditSystem: z.enum(CREDIT_SYSTEMS),
-  /** Ed25519 Multikey public keys (z6Mk…); none for did:key. */
-  publicKeys: z.array(z.string().trim().regex(/^z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/, 'must be an Ed25519 Multikey public key (z6Mk…, 48 characters)')).max(10).default([]),
+  /** The issuer's Ed25519 Multikey public keys, by the verification method id its proofs name; none for did:key. */
+  keys: z.array(z.object({
+    id: z.string().trim().max(2100),
+    publicKeyMultibase: z.string().trim().regex(/^z6Mk[1-9A-HJ-NP-Za-km-z]{44}$/, 'must be an Ed25519 Multikey public key (z6Mk…, 48 characters)'),
+  }).strict()).max(10).default([]),
 }).strict().superRefine((d, ctx) => {
-  if (!d.did.startsWith('did:key:') && d.publicKeys.length === 0) {
-    ctx.addIssue({ code: 'custom', path: ['publicKeys'], message: 'paste the issuer\'s public key: only did:key carries its key in the DID, and nothing is fetched' });
+  if (!d.did.startsWith('did:key:') && d.keys.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['keys'], message: 'paste the issuer\'s public key and its id: only did:key carries its key in the DID, and nothing is fetched' });
   }
+  d.keys.forEach((k, i) => {
+    if (!k.id.startsWith(`${d.did}#`)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `must be a key id of this DID, e.g. ${d.did}#key-1` });
+  });
 });
 export type AcceptedIssuerInput = z.input<typeof acceptedIssuerSchema>;

@@ -6,6 +6,7 @@ import type { Db } from '../db/database.js';
 import type { FieldError } from './definition-schema.js';
 import { acceptedIssuerSchema, pathwayDefinitionSchema, type PathwayDefinition } from './pathway-schema.js';
 import type { CreditSystem } from '../criteria/credits.js';
+import type { PinnedKey } from '../db/schema.js';
 
 /**
  * Pathways and the other issuers they may accept, managed by the installation's administrator.
@@ -25,7 +26,7 @@ export interface AcceptedIssuer {
   did: string;
   name: string;
   creditSystem: CreditSystem;
-  publicKeys: string[];
+  keys: PinnedKey[];
   addedAt: Date;
 }
 
@@ -109,7 +110,7 @@ export class PathwayService {
 
   async acceptedIssuers(): Promise<AcceptedIssuer[]> {
     const rows = await this.db.selectFrom('accepted_issuer').selectAll().orderBy('name').execute();
-    return rows.map((r) => ({ did: r.did, name: r.name, creditSystem: r.credit_system, publicKeys: r.public_keys, addedAt: r.added_at }));
+    return rows.map((r) => ({ did: r.did, name: r.name, creditSystem: r.credit_system, keys: r.keys, addedAt: r.added_at }));
   }
 
   async acceptIssuer(input: unknown, actor: string): Promise<{ ok: true } | { ok: false; errors: FieldError[] }> {
@@ -117,9 +118,10 @@ export class PathwayService {
     if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
     const v = parsed.data;
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('accepted_issuer').values({ did: v.did, name: v.name, credit_system: v.creditSystem, public_keys: v.publicKeys, added_by: actor })
-        .onConflict((oc) => oc.column('did').doUpdateSet({ name: v.name, credit_system: v.creditSystem, public_keys: v.publicKeys })).execute();
-      await recordAudit(trx, actor, 'accepted_issuer.save', v.did, { name: v.name, creditSystem: v.creditSystem, publicKeys: v.publicKeys });
+      const keys = JSON.stringify(v.keys);
+      await trx.insertInto('accepted_issuer').values({ did: v.did, name: v.name, credit_system: v.creditSystem, keys, added_by: actor })
+        .onConflict((oc) => oc.column('did').doUpdateSet({ name: v.name, credit_system: v.creditSystem, keys })).execute();
+      await recordAudit(trx, actor, 'accepted_issuer.save', v.did, { name: v.name, creditSystem: v.creditSystem, keys: v.keys });
     });
     return { ok: true };
   }

@@ -1,5 +1,10 @@
 import type { ColumnType, Generated } from 'kysely';
 import type { CreditSystem } from '../criteria/credits.js';
+
+export interface PinnedKey {
+  id: string;
+  publicKeyMultibase: string;
+}
 import type { GradebookLineItem, GradebookResult } from '../gradebook/types.js';
 
 /** What one decision was made on besides the columns and results it references: the tool's own records. */
@@ -233,8 +238,8 @@ export interface Tables {
     did: string;
     name: string;
     credit_system: CreditSystem;
-    /** Ed25519 Multikey public keys; empty for did:key, whose key is the DID itself. */
-    public_keys: ColumnType<string[], string[] | undefined, string[]>;
+    /** Ed25519 Multikey public keys by verification method id; none for did:key, whose key is the DID itself. */
+    keys: ColumnType<PinnedKey[], string | undefined, string>;
     added_at: CreatedAt;
     added_by: string;
   };

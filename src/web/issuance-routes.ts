@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { Definition } from '../credentials/definition-schema.js';
 import type { Db } from '../db/database.js';
 import { BakingError, extractBakedCredential } from '../issuance/baking.js';
-import { buildAchievement, extensionContext } from '../issuance/credential.js';
+import { buildAchievement, buildPathwayAchievement, extensionContext } from '../issuance/credential.js';
+import type { PathwayDefinition } from '../credentials/pathway-schema.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../issuance/contexts.js';
 import type { IssuanceService, IssuedRow } from '../issuance/issuance-service.js';
 import { IssuerNotFoundError, issuerInput, type IssuerService } from '../issuance/issuers.js';
@@ -83,6 +84,21 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
     res.type('application/ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify({
       '@context': [CREDENTIALS_V2, OPEN_BADGES_V3, extensionContext(publicUrl).url],
       ...buildAchievement(row.definition as unknown as Definition, issuance.achievementUrl(id.data!, revision.data!), issuer.id),
+    }));
+  }));
+
+  router.get('/pathways/:pathwayId/:revision', handle(async (req: Request, res: Response) => {
+    const id = uuid.safeParse(req.params.pathwayId);
+    const revision = z.coerce.number().int().min(1).max(1_000_000).safeParse(req.params.revision);
+    const row = id.success && revision.success
+      ? await db.selectFrom('pathway_revision as r').innerJoin('pathway as p', 'p.id', 'r.pathway_id').select(['r.definition', 'p.issuer_id'])
+        .where('r.pathway_id', '=', id.data).where('r.revision', '=', revision.data).executeTakeFirst()
+      : undefined;
+    if (!row) return renderError(req, res, 404, { reason: 'not_found' });
+    const issuer = issuers.profileOf(await issuers.byId(row.issuer_id));
+    res.type('application/ld+json').set('Cache-Control', 'public, max-age=300').send(JSON.stringify({
+      '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
+      ...buildPathwayAchievement(row.definition as unknown as PathwayDefinition, `${publicUrl}/pathways/${id.data}/${revision.data}`, issuer),
     }));
   }));
 

@@ -31,7 +31,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('did', 'text', (c) => c.primaryKey().check(sql`did ~ '^did:[a-z0-9]+:.+'`))
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('credit_system', 'text', (c) => c.notNull().check(sql`credit_system in ('ects', 'creditHours')`))
-    .addColumn('public_keys', sql`text[]`, (c) => c.notNull().defaultTo(sql`'{}'`))
+    // [{ id, publicKeyMultibase }]: Ed25519 Multikeys by the verification method ids proofs name.
+    .addColumn('keys', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'`))
     .addColumn('added_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('added_by', 'text', (c) => c.notNull())
     .execute();
