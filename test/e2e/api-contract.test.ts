@@ -320,6 +320,12 @@ describe('the JSON API against docs/openapi.yaml', () => {
     expect((await call(holder, 'post', '/api/v1/credentials/{id}/claim', { params: { id: 'nope' } })).status).toBe(404);
     expect((await call(await launch(unqualified), 'post', '/api/v1/credentials/{id}/claim', { params: { id: credentialId } })).body.error).toBe('not_awarded');
 
+    const record = await call(holder, 'get', '/api/v1/record');
+    expect(record.body.credentials.map((c: Json) => c.rowId)).toEqual([issuedId]);
+    const clr = await call(holder, 'get', '/api/v1/record/clr');
+    expect(JSON.parse(clr.text).credentialSubject.verifiableCredential).toHaveLength(1);
+    expect((await call(await launch(unqualified), 'get', '/api/v1/record/clr')).body.error).toBe('record_empty');
+
     expect((await call(holder, 'get', '/api/v1/issued')).body.issued.map((i: Json) => i.id)).toEqual([issuedId]);
     expect((await call(teacher, 'get', '/api/v1/issued')).body.issued).toEqual([]);
     expect((await call(holder, 'get', '/api/v1/issued/{issuedId}', { params: { issuedId } })).body).toEqual(first.body);
