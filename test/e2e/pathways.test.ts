@@ -1,10 +1,8 @@
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
-import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
-import type { Ed25519KeyPair } from '@digitalbazaar/ed25519-multikey';
 import { existsSync, readFileSync } from 'node:fs';
 import type { DefinitionInput } from '../../src/credentials/definition-schema.js';
-import { CREDENTIALS_V2, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
+import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
 import { identityHash } from '../../src/issuance/credential.js';
 import { offlineDocumentLoader } from '../../src/issuance/document-loader.js';
 import { signCredential, verifyProof } from '../../src/issuance/signing.js';
@@ -15,6 +13,7 @@ import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
+import { didKeyIssuer, type OtherIssuer } from '../helpers/other-issuers.js';
 
 const SCHEMA = existsSync('../shared/spec/openbadges-3.0/achievementcredential.schema.json')
   ? '../shared/spec/openbadges-3.0/achievementcredential.schema.json' : 'config/schemas/ob_v3p0_achievementcredential.schema.json';
@@ -35,15 +34,8 @@ const machineLearning: DefinitionInput = { ...base, name: 'Machine Learning Basi
 
 type Who = { browser: LtiBrowser; ltik: string };
 
-async function didKeyIssuer(): Promise<{ did: string; pair: Ed25519KeyPair }> {
-  const { publicKeyMultibase, secretKeyMultibase } = await Ed25519Multikey.generate();
-  const did = `did:key:${publicKeyMultibase}`;
-  const pair = await Ed25519Multikey.from({ '@context': MULTIKEY_V1, type: 'Multikey', id: `${did}#${publicKeyMultibase}`, controller: did, publicKeyMultibase, secretKeyMultibase });
-  return { did, pair };
-}
-
 /** Another university's signed OB 3.0 credential for a learner, 1.5 credits. */
-async function externalCredential(issuer: { did: string; pair: Ed25519KeyPair }, email: string, id: string): Promise<Record<string, unknown>> {
+async function externalCredential(issuer: OtherIssuer, email: string, id: string): Promise<Record<string, unknown>> {
   return signCredential({
     '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
     id, type: ['VerifiableCredential', 'OpenBadgeCredential'], name: 'Statistik I',

@@ -9,6 +9,7 @@ import { offlineDocumentLoader, UnresolvableUrlError } from '../../src/issuance/
 import { generateIssuerKey, openIssuerKey, sealingKey, verificationMethod, type IssuerKey } from '../../src/issuance/keys.js';
 import { signCredential, verifyProof } from '../../src/issuance/signing.js';
 import { definitionSchema } from '../../src/credentials/definition-schema.js';
+import { forbidNetwork } from '../helpers/other-issuers.js';
 
 const CLR_CONTEXT_FILE = 'config/contexts/clr-v2p0-context-2.0.1.json';
 /** Of 1EdTech's context as written to config/contexts; any edit changes what CLR signatures cover. */
@@ -105,19 +106,7 @@ describe('buildClrCredential', () => {
 });
 
 describe('a signed ClrCredential, offline', () => {
-  const realFetch = globalThis.fetch;
-  let fetches: string[] = [];
-  beforeEach(() => {
-    fetches = [];
-    globalThis.fetch = (async (url: string | URL | Request) => {
-      fetches.push(String(url));
-      throw new Error('no network in these tests');
-    }) as typeof fetch;
-  });
-  afterEach(() => {
-    globalThis.fetch = realFetch;
-    expect(fetches).toEqual([]);
-  });
+  forbidNetwork();
 
   test('holding two signed credentials and an association, it verifies; so does each credential taken back out', async () => {
     const clr = await signedClr();

@@ -1,14 +1,14 @@
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
-import type { Ed25519KeyPair } from '@digitalbazaar/ed25519-multikey';
 import { readFileSync } from 'node:fs';
-import { bundledContexts, CREDENTIALS_V2, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
+import { bundledContexts, CREDENTIALS_V2, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
 import { identityHash } from '../../src/issuance/credential.js';
 import { offlineDocumentLoader } from '../../src/issuance/document-loader.js';
 import { checkExternalCredential, externalIssuerDocuments, type ExternalCredentialCheck, type TrustedIssuerKeys } from '../../src/issuance/external-credentials.js';
 import { signCredential } from '../../src/issuance/signing.js';
 import { MAX_PROOF_CHECK_BYTES } from '../../src/issuance/verification.js';
+import { didKeyIssuer, forbidNetwork, type OtherIssuer } from '../helpers/other-issuers.js';
 
 const schema = JSON.parse(readFileSync('config/schemas/ob_v3p0_achievementcredential.schema.json', 'utf8')) as object;
 const ajv = new Ajv2019.default({ allErrors: true, strict: false });
@@ -21,16 +21,9 @@ const OTHER_UNIVERSITY = 'https://www.uni-beispielstadt.example';
 const OUR_DID = 'did:web:badges.example.ac.jp:issuers:default';
 const WEB_DID = 'did:web:badges.uni-beispielstadt.example';
 
-interface Issuer { did: string; pair: Ed25519KeyPair }
+type Issuer = OtherIssuer;
 let keyIssuer: Issuer;
 let webIssuer: Issuer;
-
-async function didKeyIssuer(): Promise<Issuer> {
-  const { publicKeyMultibase, secretKeyMultibase } = await Ed25519Multikey.generate();
-  const did = `did:key:${publicKeyMultibase}`;
-  const pair = await Ed25519Multikey.from({ '@context': MULTIKEY_V1, type: 'Multikey', id: `${did}#${publicKeyMultibase}`, controller: did, publicKeyMultibase, secretKeyMultibase });
-  return { did, pair };
-}
 
 function achievementCredential(issuerDid: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -76,23 +69,15 @@ function check(input: unknown, pinned: TrustedIssuerKeys[] = [], ownDids: string
 }
 const pinOf = (issuer: Issuer): TrustedIssuerKeys => ({ did: issuer.did, keys: [{ id: issuer.pair.id!, publicKeyMultibase: issuer.pair.publicKeyMultibase }] });
 
-const realFetch = globalThis.fetch;
-let fetches: string[] = [];
+forbidNetwork();
 beforeAll(async () => {
   keyIssuer = await didKeyIssuer();
   webIssuer = { did: WEB_DID, pair: await Ed25519Multikey.generate({ id: `${WEB_DID}#key-1`, controller: WEB_DID }) };
 });
 beforeEach(() => {
   asked = [];
-  fetches = [];
-  globalThis.fetch = (async (url: string | URL | Request) => {
-    fetches.push(String(url));
-    throw new Error('no network in these tests');
-  }) as typeof fetch;
 });
 afterEach(() => {
-  globalThis.fetch = realFetch;
-  expect(fetches).toEqual([]);
   // DID documents and keys come from externalIssuerDocuments(), offline.
   expect(asked.filter((url) => !bundledContexts().has(url) && !url.startsWith('did:'))).toEqual([]);
 });
