@@ -1,7 +1,8 @@
-import type { Request, Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { LearnerRecords, RecordEntry } from '../credentials/learner-records.js';
+import { BakingError, extractBakedCredential } from '../issuance/baking.js';
 import { handle } from './async-handler.js';
 import { translator } from './i18n.js';
 import { sessionUrl } from './launch-course.js';
@@ -14,6 +15,8 @@ interface Deps {
 }
 
 const uuid = z.string().uuid();
+/** As at /api/v1/verify: a baked image may be larger than its credential. */
+const MAX_BADGE_IMAGE_BYTES = '5mb';
 const importForm = z.object({ credential: z.string().trim().min(1, 'paste a credential or choose its file') });
 
 const accountOf = (token: LtijsIdToken) => ({ issuer: token.iss, userId: token.user });
@@ -48,6 +51,29 @@ export function recordRoutes({ lti, records }: Deps): void {
     if (!form.success) return page(req, res, 400, { ok: false, text: translator(lang)('record.importErrors.empty') });
     const outcome = await records.bringIn(await learnerOf(res), form.data.credential, { kind: 'learner', account: accountOf(token), email: token.userInfo.email });
     await page(req, res, outcome.ok ? 200 : 422, importMessage(outcome, lang), outcome.ok ? '' : form.data.credential);
+  }));
+
+  /** The same import for scripts and the page's file chooser: JSON, or a badge image with the credential baked in. */
+  lti.app.post('/api/v1/record/imports', express.raw({ limit: MAX_BADGE_IMAGE_BYTES, type: ['image/png', 'image/svg+xml'] }), handle(async (req: Request, res: Response) => {
+    const token = res.locals.token as LtijsIdToken;
+    const lang = requestLanguage(req, res);
+    let text: string;
+    if (Buffer.isBuffer(req.body)) {
+      try {
+        text = extractBakedCredential(req.body).credentialText;
+      } catch (err) {
+        if (!(err instanceof BakingError)) throw err;
+        return res.status(422).json({ error: 'not_baked', message: translator(lang)('record.importErrors.not_baked') });
+      }
+    } else if (req.is('application/json') && req.body !== undefined) {
+      text = JSON.stringify(req.body);
+    } else {
+      return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('record.importErrors.unsupported_media_type') });
+    }
+    const outcome = await records.bringIn(await learnerOf(res), text, { kind: 'learner', account: accountOf(token), email: token.userInfo.email });
+    const message = importMessage(outcome, lang).text;
+    if (!outcome.ok) return res.status(422).json({ error: outcome.reason, message });
+    res.status(201).json({ ...outcome, message });
   }));
 
   lti.app.post('/app/record/imports/:id/delete', handle(async (req: Request, res: Response) => {

@@ -10,6 +10,7 @@ import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { parseAutoPostForm } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
+import { didKeyIssuer, externalCredential } from '../helpers/other-issuers.js';
 
 /**
  * docs/openapi.yaml against the running tool: every /api/v1 route the app registers is described
@@ -325,6 +326,14 @@ describe('the JSON API against docs/openapi.yaml', () => {
     const clr = await call(holder, 'get', '/api/v1/record/clr');
     expect(clr.body.credentialSubject.verifiableCredential).toHaveLength(1);
     expect((await call(await launch(unqualified), 'get', '/api/v1/record/clr')).body.error).toBe('record_empty');
+    // One's own credential, presented on its own platform, links nothing.
+    expect((await call(holder, 'post', '/api/v1/record/imports', { json: signed })).body.error).toBe('already_linked');
+    expect((await call(holder, 'post', '/api/v1/record/imports', { json: { type: ['VerifiableCredential'] } })).status).toBe(422);
+    const university = await didKeyIssuer();
+    expect(await tool.app.pathways.acceptIssuer({ did: university.did, name: 'Universität Beispielstadt', creditSystem: 'ects' }, 'registrar')).toEqual({ ok: true });
+    const holderEmail = LEARNERS.find((l) => l.id === holder.userId)!.email;
+    const imported = await call(holder, 'post', '/api/v1/record/imports', { json: await externalCredential(university, holderEmail, 'urn:uuid:5d6e7f80-9a1b-4c2d-8e3f-405162738495') });
+    expect(imported.body).toMatchObject({ ok: true, kind: 'imported', name: 'Statistik I' });
 
     expect((await call(holder, 'get', '/api/v1/issued')).body.issued.map((i: Json) => i.id)).toEqual([issuedId]);
     expect((await call(teacher, 'get', '/api/v1/issued')).body.issued).toEqual([]);

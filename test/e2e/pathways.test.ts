@@ -3,9 +3,7 @@ import addFormats from 'ajv-formats';
 import { existsSync, readFileSync } from 'node:fs';
 import type { DefinitionInput } from '../../src/credentials/definition-schema.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
-import { identityHash } from '../../src/issuance/credential.js';
-import { offlineDocumentLoader } from '../../src/issuance/document-loader.js';
-import { signCredential, verifyProof } from '../../src/issuance/signing.js';
+import { verifyProof } from '../../src/issuance/signing.js';
 import { LmsEmulator } from '../emulator/index.js';
 import { SERVICE_SCOPES } from '../emulator/vocabulary.js';
 import { LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
@@ -13,7 +11,7 @@ import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
-import { didKeyIssuer, type OtherIssuer } from '../helpers/other-issuers.js';
+import { didKeyIssuer, externalCredential } from '../helpers/other-issuers.js';
 
 const SCHEMA = existsSync('../shared/spec/openbadges-3.0/achievementcredential.schema.json')
   ? '../shared/spec/openbadges-3.0/achievementcredential.schema.json' : 'config/schemas/ob_v3p0_achievementcredential.schema.json';
@@ -33,22 +31,6 @@ const dataScience: DefinitionInput = { ...base, name: 'Data Science Basics', cri
 const machineLearning: DefinitionInput = { ...base, name: 'Machine Learning Basics', criteriaNarrative: 'The quiz at 50% or more.', creditHours: 2 };
 
 type Who = { browser: LtiBrowser; ltik: string };
-
-/** Another university's signed OB 3.0 credential for a learner, 1.5 credits. */
-async function externalCredential(issuer: OtherIssuer, email: string, id: string): Promise<Record<string, unknown>> {
-  return signCredential({
-    '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
-    id, type: ['VerifiableCredential', 'OpenBadgeCredential'], name: 'Statistik I',
-    issuer: { id: issuer.did, type: ['Profile'], name: 'Universität Beispielstadt' },
-    validFrom: '2025-07-15T00:00:00Z',
-    credentialSubject: {
-      type: ['AchievementSubject'],
-      identifier: [{ type: 'IdentityObject', hashed: true, identityHash: identityHash(email, 'pfeffer'), identityType: 'emailAddress', salt: 'pfeffer' }],
-      achievement: { id: 'https://uni-beispielstadt.example/achievements/stat-1', type: ['Achievement'], achievementType: 'Course', name: 'Statistik I', description: 'Statistik.', criteria: { narrative: 'Klausur bestanden.' }, creditsAvailable: 1.5 },
-      creditsEarned: 1.5,
-    },
-  }, issuer.pair, offlineDocumentLoader());
-}
 
 describe.each(DATABASE_KINDS)('pathways, credit records, CLR export and imports on %s', (kind) => {
   let target: TestDatabase;
@@ -284,10 +266,15 @@ describe.each(DATABASE_KINDS)('pathways, credit records, CLR export and imports 
       expect(res.status).toBe(422);
       expect(res.html).toContain('does not name you');
 
+      // The learner brings the badge image they downloaded on the other platform.
+      const badge = await ds.browser.fetch(`${tool.url}/api/v1/issued/${held.rowId}/badge.png`, { bearer: ds.ltik });
+      expect(badge.status).toBe(200);
       const onCanvas = await session(canvas, registered.clientId, sameEmail.id, 'EXT-1', 'rl-ext');
-      res = await page(onCanvas, '/app/record/imports', { credential: JSON.stringify(own.document) });
-      expect(res.status).toBe(200);
-      expect(res.html).toContain('is now part of this record');
+      const notBaked = await fetch(`${tool.url}/api/v1/record/imports`, { method: 'POST', headers: { authorization: `Bearer ${onCanvas.ltik}`, 'content-type': 'image/png' }, body: Buffer.from('not a png') });
+      expect({ status: notBaked.status, error: ((await notBaked.json()) as { error: string }).error }).toEqual({ status: 422, error: 'not_baked' });
+      const linked = await fetch(`${tool.url}/api/v1/record/imports`, { method: 'POST', headers: { authorization: `Bearer ${onCanvas.ltik}`, 'content-type': 'image/png' }, body: Buffer.from(await badge.arrayBuffer()) });
+      expect(linked.status).toBe(201);
+      expect(await linked.json()).toMatchObject({ ok: true, kind: 'linked', platform: lms.emu.url, message: expect.stringContaining('is now part of this record') });
       const { body } = await call(onCanvas, 'GET', '/api/v1/record');
       expect(body.accounts).toHaveLength(2);
       expect(body.credentials.map((c: { name: string }) => c.name)).toContain('Certificate in Data Analytics');

@@ -1,6 +1,9 @@
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import type { Ed25519KeyPair } from '@digitalbazaar/ed25519-multikey';
-import { MULTIKEY_V1 } from '../../src/issuance/contexts.js';
+import { CREDENTIALS_V2, MULTIKEY_V1, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
+import { identityHash } from '../../src/issuance/credential.js';
+import { offlineDocumentLoader } from '../../src/issuance/document-loader.js';
+import { signCredential } from '../../src/issuance/signing.js';
 
 /** An issuer outside the tool, as another university would run one. */
 export interface OtherIssuer { did: string; pair: Ed25519KeyPair }
@@ -28,4 +31,20 @@ export function forbidNetwork(): void {
     globalThis.fetch = realFetch;
     expect(fetches).toEqual([]);
   });
+}
+
+/** Another university's signed OB 3.0 credential for a learner, 1.5 credits. */
+export async function externalCredential(issuer: OtherIssuer, email: string, id: string): Promise<Record<string, unknown>> {
+  return signCredential({
+    '@context': [CREDENTIALS_V2, OPEN_BADGES_V3],
+    id, type: ['VerifiableCredential', 'OpenBadgeCredential'], name: 'Statistik I',
+    issuer: { id: issuer.did, type: ['Profile'], name: 'Universität Beispielstadt' },
+    validFrom: '2025-07-15T00:00:00Z',
+    credentialSubject: {
+      type: ['AchievementSubject'],
+      identifier: [{ type: 'IdentityObject', hashed: true, identityHash: identityHash(email, 'pfeffer'), identityType: 'emailAddress', salt: 'pfeffer' }],
+      achievement: { id: 'https://uni-beispielstadt.example/achievements/stat-1', type: ['Achievement'], achievementType: 'Course', name: 'Statistik I', description: 'Statistik.', criteria: { narrative: 'Klausur bestanden.' }, creditsAvailable: 1.5 },
+      creditsEarned: 1.5,
+    },
+  }, issuer.pair, offlineDocumentLoader());
 }
