@@ -13,6 +13,7 @@ import { mapRoles, primaryRole } from '../lti/roles.js';
 import { handle } from './async-handler.js';
 import { AdminSessions, LoginThrottle } from './admin-session.js';
 import { renderPage } from './render.js';
+import { access, adminError, adminPage, adminView, formFields, localOnly, type AdminAccess } from './admin-page.js';
 
 /**
  * The admin screens, reached two ways with one set of handlers:
@@ -20,10 +21,6 @@ import { renderPage } from './render.js';
  * - an LTI launch with an administrator role at /app/admin, which sees only its own platform and
  *   the (installation-wide) issuers read-only. See docs/admin.md for the reasons.
  */
-
-export type AdminAccess =
-  | { kind: 'local'; actor: string; csrfToken: string }
-  | { kind: 'lti'; actor: string; issuer: string; clientId: string; ltik: string };
 
 interface Deps {
   app: Express;
@@ -46,45 +43,7 @@ function ltiActor(issuer: string, clientId: string, user: string): string {
 }
 const platformTarget = (issuer: string, clientId: string) => `${issuer} ${clientId}`;
 
-const access = (res: Response) => res.locals.adminAccess as AdminAccess;
 const ownsPlatform = (a: AdminAccess, issuer: string, clientId: string) => a.kind === 'local' || (a.issuer === issuer && a.clientId === clientId);
-
-/** Links and hidden fields the shared views need: where the screens live and how a request proves its session. */
-function adminView(a: AdminAccess) {
-  const base = a.kind === 'local' ? '/admin' : '/app/admin';
-  return {
-    kind: a.kind,
-    base,
-    csrfToken: a.kind === 'local' ? a.csrfToken : undefined,
-    ltik: a.kind === 'lti' ? a.ltik : undefined,
-    href: (path: string, query: Record<string, string | number | undefined> = {}) => {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
-      if (a.kind === 'lti') params.set('ltik', a.ltik);
-      const qs = params.toString();
-      return `${base}${path}${qs ? `?${qs}` : ''}`;
-    },
-  };
-}
-
-function adminPage(req: Request, res: Response, status: number, view: string, locals: Record<string, unknown>): void {
-  renderPage(req, res, status, `admin/${view}`, { admin: adminView(access(res)), ...locals });
-}
-
-/** An error page whose strings live under admin.errors. */
-function adminError(req: Request, res: Response, status: number, reason: string, params: Record<string, string> = {}): void {
-  renderPage(req, res, status, 'error', { status, reason, params, keyPrefix: 'admin.errors.' });
-}
-
-/** A form's text fields: strings only (a repeated field is not one), trimmed, empty ones left out. */
-function formFields<K extends string>(body: unknown, names: readonly K[]): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const name of names) {
-    const value = (body as Record<string, unknown> | undefined)?.[name];
-    if (typeof value === 'string' && value.trim() !== '') out[name] = value.trim();
-  }
-  return out;
-}
 
 /** Field errors keyed by field; each names an admin.issuers.errors key, so it is shown in the user's language. */
 function issuerFieldErrors(errors: FieldError[]): Partial<Record<IssuerField, string>> {
@@ -168,11 +127,11 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
   }));
 
   // Issuers sign for every platform, so only the local admin changes them.
-  const localOnly = (req: Request, res: Response, next: NextFunction) => (access(res).kind === 'local' ? next() : adminError(req, res, 403, 'issuersLocalOnly'));
+  const issuersLocalOnly = localOnly('issuersLocalOnly');
 
-  router.get('/issuers/new', localOnly, (req, res) => adminPage(req, res, 200, 'issuer', { issuer: null, values: {}, errors: {}, keys: [] }));
+  router.get('/issuers/new', issuersLocalOnly, (req, res) => adminPage(req, res, 200, 'issuer', { issuer: null, values: {}, errors: {}, keys: [] }));
 
-  router.post('/issuers', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const values = formFields(req.body, ISSUER_FIELDS);
     const created = await issuers.create(values, access(res).actor);
     if (!created.ok) return adminPage(req, res, 400, 'issuer', { issuer: null, values, errors: issuerFieldErrors(created.errors), keys: [] });
@@ -196,7 +155,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     if (row) await issuerPage(req, res, row, 200, { rotated: req.query.rotated === '1' });
   }));
 
-  router.post('/issuers/:slug', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers/:slug', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const row = await issuerOr404(req, res);
     if (!row) return;
     const values = formFields(req.body, ISSUER_FIELDS.filter((f) => f !== 'slug'));
@@ -205,7 +164,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     res.redirect(303, adminView(access(res)).href(`/issuers/${row.slug}`));
   }));
 
-  router.post('/issuers/:slug/rotate', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers/:slug/rotate', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const row = await issuerOr404(req, res);
     if (!row) return;
     if (req.body?.confirm !== 'yes') return issuerPage(req, res, row, 400, { rotateError: true });
