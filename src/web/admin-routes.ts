@@ -14,12 +14,17 @@ import { handle } from './async-handler.js';
 import { AdminSessions, LoginThrottle } from './admin-session.js';
 import { renderPage } from './render.js';
 import { access, adminError, adminPage, adminView, formFields, localOnly, type AdminAccess } from './admin-page.js';
+import { registrarScreens } from './admin-registrar-routes.js';
+import type { PathwayService } from '../credentials/pathways.js';
+import type { LearnerRecords } from '../credentials/learner-records.js';
+import { MAX_PROOF_CHECK_BYTES } from '../issuance/verification.js';
 
 /**
  * The admin screens, reached two ways with one set of handlers:
  * - the local admin at /admin, signed in with ADMIN_PASSWORD, sees and manages every platform;
  * - an LTI launch with an administrator role at /app/admin, which sees only its own platform and
- *   the (installation-wide) issuers read-only. See docs/admin.md for the reasons.
+ *   the (installation-wide) issuers, pathways and accepted issuers read-only, and the records of
+ *   its own platform's learners. See docs/admin.md for the reasons.
  */
 
 interface Deps {
@@ -29,6 +34,8 @@ interface Deps {
   db: Db;
   platforms: PlatformService;
   issuers: IssuerService;
+  pathways: PathwayService;
+  records: LearnerRecords;
   logger: Logger;
 }
 
@@ -71,7 +78,7 @@ const auditQuery = z.object({
 });
 
 /** The screens themselves, parameterized by res.locals.adminAccess. */
-function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' | 'issuers'>): Router {
+function adminScreens({ db, platforms, issuers, pathways, records }: Pick<Deps, 'db' | 'platforms' | 'issuers' | 'pathways' | 'records'>): Router {
   const router = Router();
   router.use(express.urlencoded({ extended: false, limit: '16kb' }));
 
@@ -187,6 +194,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     });
   }));
 
+  router.use(registrarScreens({ db, issuers, pathways, records }));
   return router;
 }
 
@@ -198,8 +206,8 @@ function sameOrigin(publicUrl: string) {
   };
 }
 
-export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }: Deps): void {
-  const screens = adminScreens({ db, platforms, issuers });
+export function adminRoutes({ app, lti, config, db, platforms, issuers, pathways, records, logger }: Deps): void {
+  const screens = adminScreens({ db, platforms, issuers, pathways, records });
 
   // Through an LTI launch: ltijs has checked the ltik, csrfGuard the origin; the role must be an administrator's.
   lti.app.use('/app/admin', (req: Request, res: Response, next: NextFunction) => {
@@ -246,6 +254,8 @@ export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }
     res.redirect(303, '/admin/platforms');
   }));
 
+  // A credential pasted for import is larger than any other admin form (the session check still follows).
+  local.post('/records/:learnerId/imports', express.urlencoded({ extended: false, limit: MAX_PROOF_CHECK_BYTES + 16 * 1024 }));
   local.use(form, handle(async (req: Request, res: Response, next: NextFunction) => {
     const session = sessions.read(req);
     if (req.method !== 'POST') {
