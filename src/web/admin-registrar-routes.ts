@@ -149,7 +149,7 @@ function definitionValues(d: PathwayDefinition): PathwayFormValues {
 /** How a pathway's rule reads in a list: "All of 2", "At least 2 of 3", … */
 function ruleSummary(d: PathwayDefinition, tr: ReturnType<typeof t>): string {
   if (d.credentials.length === 0) return tr('admin.pathways.rules.none');
-  return tr(`admin.pathways.rules.${d.rule}`, { count: String(d.count ?? d.credentials.length), total: String(d.credentials.length) });
+  return tr(`admin.pathways.rules.${d.rule}`, { needed: String(d.count ?? d.credentials.length), total: String(d.credentials.length) });
 }
 
 export function registrarScreens({ db, issuers, pathways, records }: Deps): Router {
