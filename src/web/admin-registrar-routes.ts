@@ -136,6 +136,15 @@ function pathwayErrors(errors: FieldError[], v: PathwayFormValues, externals: Ar
   return out;
 }
 
+/**
+ * The schema's cross-field rules run only once every field parses, so a form wrong in several
+ * places would show these only on the next try: they are added here when the schema did not reach them.
+ */
+function crossFieldErrors(v: PathwayFormValues, externals: unknown[], tr: ReturnType<typeof t>, errors: FormErrors): void {
+  if (v.credentials.length + externals.length === 0 && v.minCreditsAmount === undefined) errors.credentials ??= tr('admin.pathway.errors.credentialsOrCredits');
+  if (v.rule === 'atLeast' && v.count === undefined) errors.count ??= tr('admin.pathway.errors.countNeeded');
+}
+
 function definitionValues(d: PathwayDefinition): PathwayFormValues {
   return {
     name: d.name, description: d.description, criteriaNarrative: d.criteriaNarrative, achievementType: d.achievementType, language: d.language, version: d.version, rule: d.rule,
@@ -271,6 +280,7 @@ export function registrarScreens({ db, issuers, pathways, records }: Deps): Rout
       errors = saved.errors;
     }
     const formErrors = pathwayErrors(errors, values, externals, tr);
+    crossFieldErrors(values, externals, tr, formErrors);
     if (malformed.length) addError(formErrors, 'external', tr('admin.pathway.errors.externalLine', { lines: malformed.join(', ') }));
     await pathwayPage(req, res, 400, existing, { values, errors: formErrors });
   };
