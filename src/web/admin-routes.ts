@@ -13,17 +13,19 @@ import { mapRoles, primaryRole } from '../lti/roles.js';
 import { handle } from './async-handler.js';
 import { AdminSessions, LoginThrottle } from './admin-session.js';
 import { renderPage } from './render.js';
+import { access, adminError, adminPage, adminView, formFields, localOnly, type AdminAccess } from './admin-page.js';
+import { registrarScreens } from './admin-registrar-routes.js';
+import type { PathwayService } from '../credentials/pathways.js';
+import type { LearnerRecords } from '../credentials/learner-records.js';
+import { MAX_PROOF_CHECK_BYTES } from '../issuance/verification.js';
 
 /**
  * The admin screens, reached two ways with one set of handlers:
  * - the local admin at /admin, signed in with ADMIN_PASSWORD, sees and manages every platform;
  * - an LTI launch with an administrator role at /app/admin, which sees only its own platform and
- *   the (installation-wide) issuers read-only. See docs/admin.md for the reasons.
+ *   the (installation-wide) issuers, pathways and accepted issuers read-only, and the records of
+ *   its own platform's learners. See docs/admin.md for the reasons.
  */
-
-export type AdminAccess =
-  | { kind: 'local'; actor: string; csrfToken: string }
-  | { kind: 'lti'; actor: string; issuer: string; clientId: string; ltik: string };
 
 interface Deps {
   app: Express;
@@ -32,6 +34,8 @@ interface Deps {
   db: Db;
   platforms: PlatformService;
   issuers: IssuerService;
+  pathways: PathwayService;
+  records: LearnerRecords;
   logger: Logger;
 }
 
@@ -46,45 +50,7 @@ function ltiActor(issuer: string, clientId: string, user: string): string {
 }
 const platformTarget = (issuer: string, clientId: string) => `${issuer} ${clientId}`;
 
-const access = (res: Response) => res.locals.adminAccess as AdminAccess;
 const ownsPlatform = (a: AdminAccess, issuer: string, clientId: string) => a.kind === 'local' || (a.issuer === issuer && a.clientId === clientId);
-
-/** Links and hidden fields the shared views need: where the screens live and how a request proves its session. */
-function adminView(a: AdminAccess) {
-  const base = a.kind === 'local' ? '/admin' : '/app/admin';
-  return {
-    kind: a.kind,
-    base,
-    csrfToken: a.kind === 'local' ? a.csrfToken : undefined,
-    ltik: a.kind === 'lti' ? a.ltik : undefined,
-    href: (path: string, query: Record<string, string | number | undefined> = {}) => {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
-      if (a.kind === 'lti') params.set('ltik', a.ltik);
-      const qs = params.toString();
-      return `${base}${path}${qs ? `?${qs}` : ''}`;
-    },
-  };
-}
-
-function adminPage(req: Request, res: Response, status: number, view: string, locals: Record<string, unknown>): void {
-  renderPage(req, res, status, `admin/${view}`, { admin: adminView(access(res)), ...locals });
-}
-
-/** An error page whose strings live under admin.errors. */
-function adminError(req: Request, res: Response, status: number, reason: string, params: Record<string, string> = {}): void {
-  renderPage(req, res, status, 'error', { status, reason, params, keyPrefix: 'admin.errors.' });
-}
-
-/** A form's text fields: strings only (a repeated field is not one), trimmed, empty ones left out. */
-function formFields<K extends string>(body: unknown, names: readonly K[]): Partial<Record<K, string>> {
-  const out: Partial<Record<K, string>> = {};
-  for (const name of names) {
-    const value = (body as Record<string, unknown> | undefined)?.[name];
-    if (typeof value === 'string' && value.trim() !== '') out[name] = value.trim();
-  }
-  return out;
-}
 
 /** Field errors keyed by field; each names an admin.issuers.errors key, so it is shown in the user's language. */
 function issuerFieldErrors(errors: FieldError[]): Partial<Record<IssuerField, string>> {
@@ -112,7 +78,7 @@ const auditQuery = z.object({
 });
 
 /** The screens themselves, parameterized by res.locals.adminAccess. */
-function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' | 'issuers'>): Router {
+function adminScreens({ db, platforms, issuers, pathways, records }: Pick<Deps, 'db' | 'platforms' | 'issuers' | 'pathways' | 'records'>): Router {
   const router = Router();
   router.use(express.urlencoded({ extended: false, limit: '16kb' }));
 
@@ -168,11 +134,11 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
   }));
 
   // Issuers sign for every platform, so only the local admin changes them.
-  const localOnly = (req: Request, res: Response, next: NextFunction) => (access(res).kind === 'local' ? next() : adminError(req, res, 403, 'issuersLocalOnly'));
+  const issuersLocalOnly = localOnly('issuersLocalOnly');
 
-  router.get('/issuers/new', localOnly, (req, res) => adminPage(req, res, 200, 'issuer', { issuer: null, values: {}, errors: {}, keys: [] }));
+  router.get('/issuers/new', issuersLocalOnly, (req, res) => adminPage(req, res, 200, 'issuer', { issuer: null, values: {}, errors: {}, keys: [] }));
 
-  router.post('/issuers', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const values = formFields(req.body, ISSUER_FIELDS);
     const created = await issuers.create(values, access(res).actor);
     if (!created.ok) return adminPage(req, res, 400, 'issuer', { issuer: null, values, errors: issuerFieldErrors(created.errors), keys: [] });
@@ -196,7 +162,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     if (row) await issuerPage(req, res, row, 200, { rotated: req.query.rotated === '1' });
   }));
 
-  router.post('/issuers/:slug', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers/:slug', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const row = await issuerOr404(req, res);
     if (!row) return;
     const values = formFields(req.body, ISSUER_FIELDS.filter((f) => f !== 'slug'));
@@ -205,7 +171,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     res.redirect(303, adminView(access(res)).href(`/issuers/${row.slug}`));
   }));
 
-  router.post('/issuers/:slug/rotate', localOnly, handle(async (req: Request, res: Response) => {
+  router.post('/issuers/:slug/rotate', issuersLocalOnly, handle(async (req: Request, res: Response) => {
     const row = await issuerOr404(req, res);
     if (!row) return;
     if (req.body?.confirm !== 'yes') return issuerPage(req, res, row, 400, { rotateError: true });
@@ -228,6 +194,7 @@ function adminScreens({ db, platforms, issuers }: Pick<Deps, 'db' | 'platforms' 
     });
   }));
 
+  router.use(registrarScreens({ db, issuers, pathways, records }));
   return router;
 }
 
@@ -239,8 +206,8 @@ function sameOrigin(publicUrl: string) {
   };
 }
 
-export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }: Deps): void {
-  const screens = adminScreens({ db, platforms, issuers });
+export function adminRoutes({ app, lti, config, db, platforms, issuers, pathways, records, logger }: Deps): void {
+  const screens = adminScreens({ db, platforms, issuers, pathways, records });
 
   // Through an LTI launch: ltijs has checked the ltik, csrfGuard the origin; the role must be an administrator's.
   lti.app.use('/app/admin', (req: Request, res: Response, next: NextFunction) => {
@@ -287,6 +254,8 @@ export function adminRoutes({ app, lti, config, db, platforms, issuers, logger }
     res.redirect(303, '/admin/platforms');
   }));
 
+  // A credential pasted for import is larger than any other admin form (the session check still follows).
+  local.post('/records/:learnerId/imports', express.urlencoded({ extended: false, limit: MAX_PROOF_CHECK_BYTES + 16 * 1024 }));
   local.use(form, handle(async (req: Request, res: Response, next: NextFunction) => {
     const session = sessions.read(req);
     if (req.method !== 'POST') {

@@ -141,7 +141,7 @@ export async function createApp(config: Config, database: Database, logger: Logg
 
   launchRoutes({ lti, db: database.db, platforms, awarding, issuance, definitions, logger, config });
   editorRoutes({ lti, db: database.db, definitions, awarding });
-  adminRoutes({ app, lti, config, db: database.db, platforms, issuers, logger });
+  adminRoutes({ app, lti, config, db: database.db, platforms, issuers, pathways, records, logger });
   apiRoutes({ lti, db: database.db, definitions, awarding, issuance, downloads: new CredentialDownloads(config.publicUrl) });
   dashboardRoutes({ lti, db: database.db, awarding, issuance });
   recordRoutes({ lti, records });
