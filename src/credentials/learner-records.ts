@@ -159,6 +159,11 @@ export class LearnerRecords {
     return byLearner;
   }
 
+  /** One credential of the learner's record, for its download; undefined when it is not theirs. */
+  async entry(learnerId: string, source: string, rowId: string): Promise<RecordEntry | undefined> {
+    return (await this.entriesOf([learnerId])).get(learnerId)!.find((e) => e.source === source && e.rowId === rowId);
+  }
+
   /** The record, with the pathways judged on what is held now. */
   async record(learnerId: string): Promise<LearnerRecord> {
     const entries = (await this.entriesOf([learnerId])).get(learnerId)!;

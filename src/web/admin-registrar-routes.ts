@@ -12,7 +12,7 @@ import type { IssuerService } from '../issuance/issuers.js';
 import { access, adminError, adminPage, adminView, formFields, formList, localOnly, type AdminAccess } from './admin-page.js';
 import { handle } from './async-handler.js';
 import { formatNumber, translator, type Language } from './i18n.js';
-import { importMessage, recordViewModel, streamRecordsCsv } from './record-views.js';
+import { importMessage, recordViewModel, sendCredentialFile, streamRecordsCsv } from './record-views.js';
 import { requestLanguage } from './render.js';
 
 /**
@@ -371,9 +371,9 @@ export function registrarScreens({ db, issuers, pathways, records }: Deps): Rout
   router.get('/records/:learnerId/credentials/:source/:rowId.json', handle(async (req: Request, res: Response) => {
     const learnerId = await learnerOr404(req, res);
     if (!learnerId) return;
-    const entry = (await records.entriesOf([learnerId])).get(learnerId)!.find((e) => e.source === req.params.source && e.rowId === req.params.rowId);
+    const entry = await records.entry(learnerId, String(req.params.source), String(req.params.rowId));
     if (!entry) return adminError(req, res, 404, 'notFound');
-    res.attachment(`credential-${entry.rowId}.json`).type('application/vc+ld+json').send(JSON.stringify(entry.document, null, 2));
+    sendCredentialFile(res, entry);
   }));
 
   // The registrar vouches for a credential brought in on a learner's behalf: it need not name them, and the import is audited as theirs.

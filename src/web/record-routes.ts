@@ -6,7 +6,7 @@ import { BakingError, extractBakedCredential } from '../issuance/baking.js';
 import { handle } from './async-handler.js';
 import { translator } from './i18n.js';
 import { sessionUrl } from './launch-course.js';
-import { importMessage, recordCsvHeader, recordCsvLines, recordViewModel } from './record-views.js';
+import { importMessage, recordCsvHeader, recordCsvLines, recordViewModel, sendCredentialFile } from './record-views.js';
 import { renderError, renderPage, requestLanguage } from './render.js';
 
 interface Deps {
@@ -84,11 +84,9 @@ export function recordRoutes({ lti, records }: Deps): void {
   }));
 
   lti.app.get('/app/record/credentials/:source/:id.json', handle(async (req: Request, res: Response) => {
-    const learnerId = await learnerOf(res);
-    const entries = (await records.entriesOf([learnerId])).get(learnerId)!;
-    const entry = entries.find((e) => e.source === req.params.source && e.rowId === req.params.id);
+    const entry = await records.entry(await learnerOf(res), String(req.params.source), String(req.params.id));
     if (!entry) return renderError(req, res, 404, { reason: 'not_found' });
-    res.attachment(`credential-${entry.rowId}.json`).type('application/vc+ld+json').send(JSON.stringify(entry.document, null, 2));
+    sendCredentialFile(res, entry);
   }));
 
   const clr = handle(async (req: Request, res: Response) => {

@@ -74,6 +74,11 @@ export function recordCsvHeader(lang: Language): string {
   return `\uFEFF${csvLine(RECORD_CSV_COLUMNS.map((c) => t(`record.csv.${c}`)))}`;
 }
 
+/** A credential of a record as a download; attachment() sets the type from the name, so ours is set after it. */
+export function sendCredentialFile(res: Response, entry: RecordEntry): void {
+  res.attachment(`credential-${entry.rowId}.json`).type('application/vc+ld+json').send(JSON.stringify(entry.document, null, 2));
+}
+
 /** The outcome of an import or link, as a status line. */
 export function importMessage(outcome: ImportOutcome, lang: Language): { ok: boolean; text: string } {
   const t = translator(lang);

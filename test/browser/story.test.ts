@@ -127,6 +127,22 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
     await context.close();
   });
 
+  test('3b. the learner\'s credit record holds the credential, and exports it as a signed CLR', async () => {
+    const { context, page, errors } = await open(learner.id);
+    await page.getByTestId('open-record').click();
+    await page.getByTestId('record-credentials').waitFor();
+    expect(await page.getByTestId('record-credentials').locator('tbody tr', { hasText: credentialName }).count()).toBe(1);
+    await check(page, '3-credit-record');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-clr').click()]);
+    const file = path.join(ARTIFACTS, `story-${lang}-clr.json`);
+    await download.saveAs(file);
+    const clr = JSON.parse(readFileSync(file, 'utf8')) as { type: string[]; credentialSubject: { verifiableCredential: unknown[] } };
+    expect(clr.type).toEqual(['VerifiableCredential', 'ClrCredential']);
+    expect(clr.credentialSubject.verifiableCredential).toHaveLength(1);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test('4. the teacher revokes with a reason, and the verification page says revoked', async () => {
     const { context, page, errors } = await open(TEACHER.id);
     await page.locator('[data-testid="staff-credential"]', { hasText: credentialName }).getByTestId('open-credential-dashboard').click();
@@ -168,7 +184,7 @@ describe.each(STORY)('the micro-credential story in $lang', ({ lang, locale, lea
   });
 
   test('every page of the story has no serious or critical accessibility violation (axe-core)', () => {
-    expect(Object.keys(a11y).length).toBeGreaterThanOrEqual(8);
+    expect(Object.keys(a11y).length).toBeGreaterThanOrEqual(9);
     expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((k) => [k, []])));
   });
 });

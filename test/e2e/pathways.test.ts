@@ -145,6 +145,12 @@ describe.each(DATABASE_KINDS)('pathways, credit records, CLR export and imports 
     expect(body.totals).toEqual({ ects: 5, creditHours: 3.33 });
     const html = (await page(ml, '/app/record')).html;
     expect(html).toContain('data-testid="total-ects">5 ECTS');
+    const download = html.match(/href="(\/app\/record\/credentials\/pathway\/[^"]+)"/)![1]!.replace(/&amp;/g, '&');
+    const file = await ml.browser.fetch(`${tool.url}${download}`);
+    expect(file.headers.get('content-type')).toContain('application/vc+ld+json');
+    expect(((await file.json()) as { name: string }).name).toBe('Certificate in Data Analytics');
+    const other = await session(lms.emu, lms.clientId, onlyOne.id);
+    expect((await other.browser.fetch(`${tool.url}${download.replace(/ltik=[^&]+/, `ltik=${other.ltik}`)}`)).status).toBe(404);
     const csv = await ml.browser.fetch(`${tool.url}/app/record.csv?ltik=${ml.ltik}`);
     const lines = (await csv.text()).trim().split('\r\n');
     expect(lines).toHaveLength(4);
