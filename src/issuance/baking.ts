@@ -543,3 +543,18 @@ export function extractBakedCredential(bytes: Buffer): { format: 'png' | 'svg'; 
   if (!root) throw new BakingError(NOT_A_BADGE_IMAGE);
   return { format: 'svg', credentialText: svgCredentialText(svg, root) };
 }
+
+export type CredentialBody = { text: string } | { notBaked: string } | { unsupported: true };
+
+/** A request body as a credential's text: JSON text as it is, or what a badge image has baked in. */
+export function credentialTextOf(body: unknown): CredentialBody {
+  if (Buffer.isBuffer(body)) {
+    try {
+      return { text: extractBakedCredential(body).credentialText };
+    } catch (err) {
+      if (!(err instanceof BakingError)) throw err;
+      return { notBaked: err.message };
+    }
+  }
+  return typeof body === 'string' ? { text: body } : { unsupported: true };
+}

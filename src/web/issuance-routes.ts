@@ -2,7 +2,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Definition } from '../credentials/definition-schema.js';
 import type { Db } from '../db/database.js';
-import { BakingError, extractBakedCredential } from '../issuance/baking.js';
+import { credentialTextOf } from '../issuance/baking.js';
 import { buildAchievement, buildPathwayAchievement, extensionContext } from '../issuance/credential.js';
 import type { PathwayDefinition } from '../credentials/pathway-schema.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../issuance/contexts.js';
@@ -156,20 +156,10 @@ export function issuanceRoutes({ db, issuers, issuance, publicUrl }: Deps): Rout
     express.raw({ limit: MAX_IMAGE_BYTES, type: ['image/png', 'image/svg+xml'] }),
     handle(async (req: Request, res: Response) => {
       const lang = requestLanguage(req, res);
-      let text: string;
-      if (Buffer.isBuffer(req.body)) {
-        try {
-          text = extractBakedCredential(req.body).credentialText;
-        } catch (err) {
-          if (!(err instanceof BakingError)) throw err;
-          return res.json(localizeReport({ verdict: 'invalid', checks: [{ check: 'format', outcome: 'failed', detail: 'not_baked', params: { error: err.message } }] }, lang));
-        }
-      } else if (typeof req.body === 'string') {
-        text = req.body;
-      } else {
-        return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('verify.unsupported') });
-      }
-      const parsed = parseCredentialText(text);
+      const body = credentialTextOf(req.body);
+      if ('notBaked' in body) return res.json(localizeReport({ verdict: 'invalid', checks: [{ check: 'format', outcome: 'failed', detail: 'not_baked', params: { error: body.notBaked } }] }, lang));
+      if ('unsupported' in body) return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('verify.unsupported') });
+      const parsed = parseCredentialText(body.text);
       res.json(localizeReport('report' in parsed ? parsed.report : await verify(parsed.credential), lang));
     }));
   // A GET here would fall through to the session routes and answer 401.

@@ -2,7 +2,7 @@ import express, { type Request, type Response } from 'express';
 import type { LtijsIdToken, LtijsProvider } from 'ltijs';
 import { z } from 'zod';
 import type { LearnerRecords, RecordEntry } from '../credentials/learner-records.js';
-import { BakingError, extractBakedCredential } from '../issuance/baking.js';
+import { credentialTextOf } from '../issuance/baking.js';
 import { handle } from './async-handler.js';
 import { translator } from './i18n.js';
 import { sessionUrl } from './launch-course.js';
@@ -57,20 +57,11 @@ export function recordRoutes({ lti, records }: Deps): void {
   lti.app.post('/api/v1/record/imports', express.raw({ limit: MAX_BADGE_IMAGE_BYTES, type: ['image/png', 'image/svg+xml'] }), handle(async (req: Request, res: Response) => {
     const token = res.locals.token as LtijsIdToken;
     const lang = requestLanguage(req, res);
-    let text: string;
-    if (Buffer.isBuffer(req.body)) {
-      try {
-        text = extractBakedCredential(req.body).credentialText;
-      } catch (err) {
-        if (!(err instanceof BakingError)) throw err;
-        return res.status(422).json({ error: 'not_baked', message: translator(lang)('record.importErrors.not_baked') });
-      }
-    } else if (req.is('application/json') && req.body !== undefined) {
-      text = JSON.stringify(req.body);
-    } else {
-      return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('record.importErrors.unsupported_media_type') });
-    }
-    const outcome = await records.bringIn(await learnerOf(res), text, { kind: 'learner', account: accountOf(token), email: token.userInfo.email });
+    // JSON arrives parsed (app.ts); an image raw.
+    const body = req.is('application/json') ? { text: JSON.stringify(req.body) } : credentialTextOf(req.body);
+    if ('notBaked' in body) return res.status(422).json({ error: 'not_baked', message: translator(lang)('record.importErrors.not_baked') });
+    if ('unsupported' in body) return res.status(415).json({ error: 'unsupported_media_type', message: translator(lang)('record.importErrors.unsupported_media_type') });
+    const outcome = await records.bringIn(await learnerOf(res), body.text, { kind: 'learner', account: accountOf(token), email: token.userInfo.email });
     const message = importMessage(outcome, lang).text;
     if (!outcome.ok) return res.status(422).json({ error: outcome.reason, message });
     res.status(201).json({ ...outcome, message });

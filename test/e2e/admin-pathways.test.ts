@@ -1,25 +1,18 @@
 import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import request from 'supertest';
-import type { DefinitionInput } from '../../src/credentials/definition-schema.js';
 import type { LmsEmulator } from '../emulator/index.js';
 import { ADMIN, LEARNERS, RESOURCE_LINK, SAMPLE_COURSE, TEACHER } from '../fixtures/sample-course.js';
 import { connectLms, type ConnectedLms } from '../gradebook/connect-lms.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helpers/databases.js';
 import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
+import { ML_COURSE, ML_LINK, seedSecondCourse, STACKED } from '../fixtures/second-course.js';
 
 const PASSWORD = 'correct horse battery staple';
 const text = (html: string, testId: string) => new RegExp(`data-testid="${testId}"[^>]*>([^<]*)<`).exec(html)?.[1]?.trim();
 const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1];
 const tableOf = (html: string, testId: string) => new RegExp(`data-testid="${testId}"[\\s\\S]*?</table>`).exec(html)?.[0] ?? '';
 
-/** A second course on the same Moodle, with the same learners and one graded quiz. */
-const ML_COURSE = { id: 'ML201-2026', title: '機械学習 / Machine Learning', label: 'ML201' };
-const ML_LINK = { id: 'rl-ml', title: 'Micro-credentials' };
-const base: Omit<DefinitionInput, 'name' | 'criteriaNarrative'> = {
-  description: 'Assessed learning outcomes.', language: 'en', version: '2026', learningOutcomes: ['Apply the methods'], workloadHours: 50, eqfLevel: 5,
-  assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Faculty committee', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-};
 
 describe.each(DATABASE_KINDS)('the registrar\'s admin screens on %s', (kind) => {
   let target: TestDatabase;
@@ -59,22 +52,15 @@ describe.each(DATABASE_KINDS)('the registrar\'s admin screens on %s', (kind) => 
     target = await createTestDatabase(kind);
     tool = await startTestTool({ ...target.env, ADMIN_PASSWORD: PASSWORD });
     lms = await connectLms(tool, { flavor: 'moodle' });
-    lms.emu.addCourse(ML_COURSE);
-    lms.emu.enrol(ML_COURSE.id, TEACHER.id, ['Instructor']);
-    for (const l of LEARNERS) lms.emu.enrol(ML_COURSE.id, l.id, ['Learner']);
-    lms.emu.addResourceLink(ML_COURSE.id, { ...ML_LINK, toolClientId: lms.clientId });
-    const quiz = lms.emu.addLineItem(ML_COURSE.id, { label: 'ML quiz', scoreMaximum: 10, tag: 'quiz', toolClientId: lms.clientId });
-    LEARNERS.forEach((l, i) => lms.emu.setScore(ML_COURSE.id, quiz.id, l.id, {
-      scoreGiven: i % 2 === 0 ? 9 : 2, scoreMaximum: 10, activityProgress: 'Completed', gradingProgress: 'FullyGraded', timestamp: new Date(Date.UTC(2026, 10, 1)).toISOString(),
-    }));
+    seedSecondCourse(lms.emu, lms.clientId);
 
     const teacherDs = await session(lms.emu, TEACHER.id);
-    const ds = await call(teacherDs, 'POST', '/api/v1/credentials', { definition: { ...base, name: 'Data Science Basics', criteriaNarrative: 'Quizzes at 40% or more.', ectsCredits: 2 }, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 40 } });
+    const ds = await call(teacherDs, 'POST', '/api/v1/credentials', STACKED.dataScience);
     expect(ds.status).toBe(201);
     dsId = ds.body.id;
     expect((await call(teacherDs, 'POST', '/api/v1/course/sync')).status).toBe(200);
     const teacherMl = await session(lms.emu, TEACHER.id, ML_COURSE.id, ML_LINK.id);
-    const ml = await call(teacherMl, 'POST', '/api/v1/credentials', { definition: { ...base, name: 'Machine Learning Basics', criteriaNarrative: 'The quiz at 50% or more.', creditHours: 2 }, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 50 } });
+    const ml = await call(teacherMl, 'POST', '/api/v1/credentials', STACKED.machineLearning);
     expect(ml.status).toBe(201);
     mlId = ml.body.id;
     expect((await call(teacherMl, 'POST', '/api/v1/course/sync')).status).toBe(200);

@@ -1,7 +1,6 @@
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
 import { existsSync, readFileSync } from 'node:fs';
-import type { DefinitionInput } from '../../src/credentials/definition-schema.js';
 import { CREDENTIALS_V2, OPEN_BADGES_V3 } from '../../src/issuance/contexts.js';
 import { verifyProof } from '../../src/issuance/signing.js';
 import { LmsEmulator } from '../emulator/index.js';
@@ -12,6 +11,7 @@ import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from '../helper
 import { LtiBrowser } from '../helpers/lti-client.js';
 import { startTestTool, type TestTool } from '../helpers/tool.js';
 import { didKeyIssuer, externalCredential } from '../helpers/other-issuers.js';
+import { ML_COURSE, ML_LINK, seedSecondCourse, STACKED } from '../fixtures/second-course.js';
 
 const SCHEMA = existsSync('../shared/spec/openbadges-3.0/achievementcredential.schema.json')
   ? '../shared/spec/openbadges-3.0/achievementcredential.schema.json' : 'config/schemas/ob_v3p0_achievementcredential.schema.json';
@@ -19,16 +19,6 @@ const ajv = new Ajv2019.default({ allErrors: true, strict: false });
 addFormats.default(ajv);
 const validateSchema = ajv.compile(JSON.parse(readFileSync(SCHEMA, 'utf8')) as object);
 
-/** A second course on the same Moodle, with the same learners and one graded quiz. */
-const ML_COURSE = { id: 'ML201-2026', title: '機械学習 / Machine Learning', label: 'ML201' };
-const ML_LINK = { id: 'rl-ml', title: 'Micro-credentials' };
-
-const base: Omit<DefinitionInput, 'name' | 'criteriaNarrative'> = {
-  description: 'Assessed learning outcomes.', language: 'en', version: '2026', learningOutcomes: ['Apply the methods'], workloadHours: 50, eqfLevel: 5,
-  assessmentTypes: ['test'], participation: 'online', qualityAssurance: 'Faculty committee', awardingBody: { name: 'Example University' }, awardingCountry: 'JP',
-};
-const dataScience: DefinitionInput = { ...base, name: 'Data Science Basics', criteriaNarrative: 'Quizzes at 40% or more.', ectsCredits: 2 };
-const machineLearning: DefinitionInput = { ...base, name: 'Machine Learning Basics', criteriaNarrative: 'The quiz at 50% or more.', creditHours: 2 };
 
 type Who = { browser: LtiBrowser; ltik: string };
 
@@ -63,22 +53,15 @@ describe.each(DATABASE_KINDS)('pathways, credit records, CLR export and imports 
     target = await createTestDatabase(kind);
     tool = await startTestTool(target.env);
     lms = await connectLms(tool, { flavor: 'moodle' });
-    lms.emu.addCourse(ML_COURSE);
-    lms.emu.enrol(ML_COURSE.id, TEACHER.id, ['Instructor']);
-    for (const l of LEARNERS) lms.emu.enrol(ML_COURSE.id, l.id, ['Learner']);
-    lms.emu.addResourceLink(ML_COURSE.id, { ...ML_LINK, toolClientId: lms.clientId });
-    const quiz = lms.emu.addLineItem(ML_COURSE.id, { label: 'ML quiz', scoreMaximum: 10, tag: 'quiz', toolClientId: lms.clientId });
-    LEARNERS.forEach((l, i) => lms.emu.setScore(ML_COURSE.id, quiz.id, l.id, {
-      scoreGiven: i % 2 === 0 ? 9 : 2, scoreMaximum: 10, activityProgress: 'Completed', gradingProgress: 'FullyGraded', timestamp: new Date(Date.UTC(2026, 10, 1)).toISOString(),
-    }));
+    seedSecondCourse(lms.emu, lms.clientId);
 
     const teacherDs = await session(lms.emu, lms.clientId, TEACHER.id);
-    const ds = await call(teacherDs, 'POST', '/api/v1/credentials', { definition: dataScience, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 40 } });
+    const ds = await call(teacherDs, 'POST', '/api/v1/credentials', STACKED.dataScience);
     expect(ds.status).toBe(201);
     dsId = ds.body.id;
     expect((await call(teacherDs, 'POST', '/api/v1/course/sync')).status).toBe(200);
     const teacherMl = await session(lms.emu, lms.clientId, TEACHER.id, ML_COURSE.id, ML_LINK.id);
-    const ml = await call(teacherMl, 'POST', '/api/v1/credentials', { definition: machineLearning, criteria: { type: 'score', select: { tag: 'quiz' }, minPercent: 50 } });
+    const ml = await call(teacherMl, 'POST', '/api/v1/credentials', STACKED.machineLearning);
     expect(ml.status).toBe(201);
     mlId = ml.body.id;
     expect((await call(teacherMl, 'POST', '/api/v1/course/sync')).status).toBe(200);
