@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { createHash } from 'node:crypto';
 import type { Tables } from '../db/schema.js';
 
 /** An LMS account: LTI `sub` values are unique only within their platform (OIDC Core §2). */
@@ -7,27 +8,38 @@ export interface LearnerAccount {
   userId: string;
 }
 
-class AccountTaken extends Error {}
+/**
+ * The id an account's own learner gets when the account is first seen: derived from the account,
+ * so that concurrent first sightings agree on it and no learner is made twice.
+ */
+function firstLearnerId(account: LearnerAccount): string {
+  const h = createHash('sha256').update(`${account.issuer}\n${account.userId}`, 'utf8').digest('hex');
+  // A UUID of version 8 (custom), RFC 9562 §5.8.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * Records an account the first time it is seen, as a learner of its own; an account known already
+ * (maybe linked to another learner since) is left as it is. One statement: it runs inside the
+ * transaction that issues a credential.
+ */
+export async function recordAccount(db: Kysely<Tables>, account: LearnerAccount): Promise<void> {
+  const id = firstLearnerId(account);
+  const unknown = sql<boolean>`not exists (select 1 from learner_account where issuer = ${account.issuer} and user_id = ${account.userId})`;
+  await sql`
+    with new_learner as (insert into learner (id) select ${id}::uuid where ${unknown} on conflict (id) do nothing)
+    insert into learner_account (issuer, user_id, learner_id, linked_by)
+    select ${account.issuer}, ${account.userId}, ${id}::uuid, 'first_seen' where ${unknown}
+    on conflict (issuer, user_id) do nothing`.execute(db);
+}
 
 /** The learner an account belongs to; an account seen for the first time becomes a learner of its own. */
 export async function ensureLearner(db: Kysely<Tables>, account: LearnerAccount): Promise<string> {
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const existing = await db.selectFrom('learner_account').select('learner_id').where('issuer', '=', account.issuer).where('user_id', '=', account.userId).executeTakeFirst();
-    if (existing) return existing.learner_id;
-    try {
-      return await db.transaction().execute(async (trx) => {
-        const { id } = await trx.insertInto('learner').defaultValues().returning('id').executeTakeFirstOrThrow();
-        const inserted = await trx.insertInto('learner_account').values({ issuer: account.issuer, user_id: account.userId, learner_id: id, linked_by: 'first_seen' })
-          .onConflict((oc) => oc.columns(['issuer', 'user_id']).doNothing()).returning('learner_id').executeTakeFirst();
-        // Another request made it meanwhile: undo this learner and read theirs.
-        if (!inserted) throw new AccountTaken();
-        return id;
-      });
-    } catch (err) {
-      if (!(err instanceof AccountTaken)) throw err;
-    }
-  }
-  throw new Error(`could not record the learner account ${account.userId} of ${account.issuer}`);
+  const find = () => db.selectFrom('learner_account').select('learner_id').where('issuer', '=', account.issuer).where('user_id', '=', account.userId).executeTakeFirst();
+  const known = await find();
+  if (known) return known.learner_id;
+  await recordAccount(db, account);
+  return (await find())!.learner_id;
 }
 
 export async function accountsOf(db: Kysely<Tables>, learnerId: string): Promise<LearnerAccount[]> {

@@ -5,7 +5,7 @@ import type { CourseRef } from '../credentials/definitions.js';
 import { recordAudit } from '../db/audit.js';
 import type { Db } from '../db/database.js';
 import type { Tables } from '../db/schema.js';
-import { ensureLearner, type LearnerAccount } from '../credentials/learners.js';
+import { recordAccount, type LearnerAccount } from '../credentials/learners.js';
 import { buildOpenBadgeCredential, extensionContext } from './credential.js';
 import type { DocumentLoader } from '@digitalbazaar/vc';
 import { offlineDocumentLoader } from './document-loader.js';
@@ -122,8 +122,6 @@ export class IssuanceService {
     const holderName = identity.name ?? (member?.member?.name as string | undefined) ?? null;
     const issuerRow = await this.issuers.defaultIssuer();
     const account = { issuer: course.issuer, userId };
-    // The learner's record spans courses and platforms: the account belongs to a learner from its first credential.
-    await ensureLearner(this.db, account);
     const status = await this.statusLists.allocate(issuerRow.id);
     const id = randomUUID();
     const now = new Date();
@@ -151,7 +149,11 @@ export class IssuanceService {
         status_list_id: status.listId, status_index: status.index, document: JSON.stringify(signed), holder_name: holderName,
         revoked_at: null, revoked_by: null, revocation_reason: null,
       }).onConflict((oc) => oc.constraint('issued_credential_one_per_award').doNothing()).returningAll().executeTakeFirst();
-      if (row) await recordAudit(trx, userId, 'credential.issued', `urn:uuid:${id}`, { credentialId, revision, userId, statusList: status.listId, statusIndex: status.index });
+      if (row) {
+        // The learner's record spans courses and platforms: an account belongs to a learner from its first credential.
+        await recordAccount(trx, account);
+        await recordAudit(trx, userId, 'credential.issued', `urn:uuid:${id}`, { credentialId, revision, userId, statusList: status.listId, statusIndex: status.index });
+      }
       return row;
     });
     if (inserted) for (const listener of this.issuedListeners) listener(account, { name: holderName ?? undefined, email });
