@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Migrator, sql } from 'kysely';
 import { loadConfig } from '../../src/config.js';
 import { explainDecisions, latestDecisions } from '../../src/credentials/explanations.js';
+import { ensureLearner, recordAccount } from '../../src/credentials/learners.js';
 import { migrate, openDatabase } from '../../src/db/database.js';
 import { migrations } from '../../src/db/migrations/index.js';
 import { DataDirInUseError, EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -33,6 +34,26 @@ describe.each(DATABASE_KINDS)('database on %s', (kind) => {
       for (const database of [...others, first]) await database.close();
     } finally {
       await fresh.dispose();
+    }
+  });
+
+  test('an account seen by many requests at once becomes one learner, and stays with the learner it was linked to', async () => {
+    const database = await openDatabase(loadConfig(target.env), logger);
+    try {
+      const account = { issuer: 'https://moodle.example.ac.jp', userId: 'learner-race' };
+      const ids = await Promise.all(Array.from({ length: 20 }, () => ensureLearner(database.db, account)));
+      expect(new Set(ids).size).toBe(1);
+      const learners = () => database.db.selectFrom('learner').select('id').where('id', '=', ids[0]!).execute();
+      expect(await learners()).toHaveLength(1);
+      // Linked to a learner of another platform: seeing the account again makes no learner of its own.
+      const other = await ensureLearner(database.db, { issuer: 'https://canvas.example.edu', userId: 'learner-77' });
+      await database.db.updateTable('learner_account').set({ learner_id: other }).where('issuer', '=', account.issuer).where('user_id', '=', account.userId).execute();
+      await database.db.deleteFrom('learner').where('id', '=', ids[0]!).execute();
+      await Promise.all([recordAccount(database.db, account), ensureLearner(database.db, account)]);
+      expect(await ensureLearner(database.db, account)).toBe(other);
+      expect(await learners()).toHaveLength(0);
+    } finally {
+      await database.close();
     }
   });
 
