@@ -208,11 +208,18 @@ export class LearnerRecords {
     void run.finally(() => this.pending.delete(run));
   }
 
-  /** Every learner who holds anything, reconsidered: after a pathway is created or changed. */
+  /** Every learner reconsidered, after a pathway is created, changed or restored; one learner's failure does not stop the rest. */
   reconsiderEveryone(): void {
     const run = (async () => {
       const learners = await this.db.selectFrom('learner').select('id').execute();
-      for (const { id } of learners) await this.reconsider(id);
+      let failed = 0;
+      for (const { id } of learners) {
+        await this.reconsider(id).catch((err: unknown) => {
+          failed += 1;
+          this.logger.error({ err, learnerId: id }, 'pathway evaluation failed');
+        });
+      }
+      this.logger.info({ learners: learners.length, failed }, 'pathway sweep done');
     })().catch((err: unknown) => this.logger.error({ err }, 'pathway sweep failed'));
     this.pending.add(run);
     void run.finally(() => this.pending.delete(run));
