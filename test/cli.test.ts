@@ -49,6 +49,7 @@ describe.each(DATABASE_KINDS)('CLI on %s', (kind) => {
     expect((await run(['platform', 'list'])).out).toBe('No platforms registered yet.');
   });
 
+  // Sealing and opening the key backup runs scrypt (N = 2^15) several times: on a loaded 2-core machine, over a minute.
   test('issuers: add, rotate, export the keys under a passphrase, import them into another installation', async () => {
     expect((await run(['issuer', 'add', '--slug', 'faculty-of-science', '--name', '理学部 / Faculty of Science', '--country', 'JP', '--url', 'https://sci.example.ac.jp'])).out)
       .toMatch(/^Issuer added: did:web:.*:issuers:faculty-of-science$/);
@@ -99,7 +100,7 @@ describe.each(DATABASE_KINDS)('CLI on %s', (kind) => {
       extraEnv = {};
       await started.dispose();
     }
-  });
+  }, 180_000);
 
   test('credentials export writes every issued credential and an index', async () => {
     const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'export-')), 'out');
