@@ -6,7 +6,7 @@ import type { Db } from '../db/database.js';
 import { CREDIT_SYSTEMS, sumCredits, type Credits, type CreditSystem } from '../criteria/credits.js';
 import { evaluatePathway, refKey, type CredentialRef, type HeldCredential, type PathwayProgress } from '../criteria/pathway.js';
 import { buildClrCredential, type ClrAssociation } from '../issuance/clr.js';
-import { buildPathwayCredential, extensionContext, identityHash, learnerIdentifiers } from '../issuance/credential.js';
+import { buildPathwayCredential, extensionContext, identityHash, learnerIdentifiers, type IssuerProfile } from '../issuance/credential.js';
 import { checkExternalCredential, externalIssuerDocuments } from '../issuance/external-credentials.js';
 import { offlineDocumentLoader } from '../issuance/document-loader.js';
 import type { IssuanceService } from '../issuance/issuance-service.js';
@@ -44,6 +44,8 @@ export interface RecordEntry {
   statusChecked?: boolean;
   /** What pathway evaluation counts it as; pathway credentials count toward nothing. */
   ref?: CredentialRef;
+  /** Pathway credentials only: the pathway, and the ids of the credentials the award stands on. */
+  pathway?: { id: string; basis: string[] };
   document: Record<string, unknown>;
 }
 
@@ -111,7 +113,7 @@ export class LearnerRecords {
     const state = (revokedAt: Date | null, validUntil: Date | undefined): RecordEntry['state'] =>
       revokedAt ? 'revoked' : validUntil && validUntil <= now ? 'expired' : 'valid';
     const untilOf = (doc: Record<string, unknown>) => (typeof doc.validUntil === 'string' ? new Date(doc.validUntil) : undefined);
-    const profiles = new Map((await this.db.selectFrom('issuer_profile').selectAll().execute()).map((p) => [p.id, this.issuers.profileOf(p)]));
+    const profiles = await this.issuerProfiles();
 
     const course = await this.db.selectFrom('issued_credential as i')
       .innerJoin('credential as c', 'c.id', 'i.credential_id')
@@ -141,6 +143,7 @@ export class LearnerRecords {
         id: `urn:uuid:${row.id}`, rowId: row.id, source: 'pathway', name: String(row.document.name), issuerDid: issuer.id, issuerName: issuer.name,
         achievementId: this.pathwayAchievementUrl(row.pathway_id, row.revision), issuedAt: row.issued_at, ...(validUntil ? { validUntil } : {}),
         state: state(row.revoked_at, validUntil), document: row.document,
+        pathway: { id: row.pathway_id, basis: (row.basis as { credentials: string[] }).credentials },
       });
     }
 
@@ -172,12 +175,12 @@ export class LearnerRecords {
     const credited = valid.flatMap((e) => (e.credits ? [e.credits] : []));
     const creditsBySystem = Object.fromEntries(CREDIT_SYSTEMS.map((s) => [s, sumCredits(credited.filter((c) => c.system === s), s)])) as Record<CreditSystem, number>;
     const totals = Object.fromEntries(CREDIT_SYSTEMS.map((s) => [s, sumCredits(credited, s)])) as Record<CreditSystem, number>;
-    const names = await this.refNames();
+    const [names, profiles] = await Promise.all([this.refNames(), this.issuerProfiles()]);
     const pathways: PathwayStanding[] = [];
     for (const pathway of await this.pathways.list()) {
-      const issuerDid = this.issuers.profileOf(await this.issuers.byId(pathway.issuerId)).id;
+      const issuerDid = profiles.get(pathway.issuerId)!.id;
       const progress = evaluatePathway(pathway.definition, { ownIssuer: issuerDid, acceptedIssuers: new Set(pathway.definition.acceptedIssuers) }, held);
-      const awarded = entries.find((e) => e.source === 'pathway' && e.state === 'valid' && e.achievementId.startsWith(`${this.publicUrl}/pathways/${pathway.id}/`));
+      const awarded = entries.find((e) => e.pathway?.id === pathway.id && e.state === 'valid');
       pathways.push({ pathway, issuerDid, progress, ...(awarded ? { awarded } : {}), names: Object.fromEntries(pathway.definition.credentials.map((r) => [refKey(r), names.get(refKey(r)) ?? refLabel(r)])) });
     }
     return { learnerId, accounts: await accountsOf(this.db, learnerId), entries, unclaimed: await this.unclaimed(learnerId), creditsBySystem, totals, pathways };
@@ -187,7 +190,17 @@ export class LearnerRecords {
   async reconsider(learnerId: string, identity: { name?: string | undefined; email?: string | undefined } = {}): Promise<number> {
     const active = await this.db.selectFrom('pathway').select('id').where('archived_at', 'is', null).limit(1).executeTakeFirst();
     if (!active) return 0;
+    return this.awardSatisfied(await this.record(learnerId), identity);
+  }
+
+  /** The record after awarding what it satisfies: read again only when something was awarded. */
+  async recordAfterAwarding(learnerId: string, identity: { name?: string | undefined; email?: string | undefined }): Promise<LearnerRecord> {
     const record = await this.record(learnerId);
+    return (await this.awardSatisfied(record, identity)) > 0 ? this.record(learnerId) : record;
+  }
+
+  private async awardSatisfied(record: LearnerRecord, identity: { name?: string | undefined; email?: string | undefined }): Promise<number> {
+    const learnerId = record.learnerId;
     const decided = await this.db.selectFrom('pathway_credential').select(['pathway_id', 'revision', 'revoked_at']).where('learner_id', '=', learnerId).execute();
     let issued = 0;
     for (const standing of record.pathways) {
@@ -374,8 +387,7 @@ export class LearnerRecords {
     for (const standing of record.pathways) {
       const awarded = standing.awarded;
       if (!awarded) continue;
-      const basis = ((await this.db.selectFrom('pathway_credential').select('basis').where('id', '=', awarded.rowId).executeTakeFirstOrThrow()).basis as { credentials: string[] }).credentials;
-      for (const heldId of basis) {
+      for (const heldId of awarded.pathway!.basis) {
         const part = valid.find((e) => e.id === heldId);
         if (part) associations.push({ associationType: 'isPartOf', sourceId: part.achievementId, targetId: awarded.achievementId });
       }
@@ -395,6 +407,10 @@ export class LearnerRecords {
     let q = this.db.selectFrom('learner').select('id').orderBy('id').limit(size);
     if (after) q = q.where('id', '>', after);
     return (await q.execute()).map((r) => r.id);
+  }
+
+  private async issuerProfiles(): Promise<Map<string, IssuerProfile>> {
+    return new Map((await this.db.selectFrom('issuer_profile').selectAll().execute()).map((p) => [p.id, this.issuers.profileOf(p)]));
   }
 
   private async unclaimed(learnerId: string): Promise<LearnerRecord['unclaimed']> {

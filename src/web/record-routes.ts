@@ -31,10 +31,8 @@ export function recordRoutes({ lti, records }: Deps): void {
 
   const page = async (req: Request, res: Response, status: number, message: { ok: boolean; text: string } | null, pasted = '') => {
     const token = res.locals.token as LtijsIdToken;
-    const learnerId = await learnerOf(res);
     // Pathways created since the last visit are met here too.
-    await records.reconsider(learnerId, { name: token.userInfo.name, email: token.userInfo.email });
-    const record = await records.record(learnerId);
+    const record = await records.recordAfterAwarding(await learnerOf(res), { name: token.userInfo.name, email: token.userInfo.email });
     renderPage(req, res, status, 'record', {
       ltik: res.locals.ltik as string, record: recordViewModel(record, requestLanguage(req, res), downloadUrl(res)), message, pasted,
       links: { clr: sessionUrl('/app/record/clr.json', res), csv: sessionUrl('/app/record.csv', res) },
